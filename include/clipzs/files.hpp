@@ -1,0 +1,31 @@
+// Small file utilities shared by the library: hashing, whole-file reads, and atomic writes.
+// Atomic writes go to "<path>.tmp-<pid>" first and are renamed over <path> only once complete and
+// flushed, so a reader never sees a half-written file under the final name.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace clipzs {
+
+// Lower-case hex SHA-256 of a file's bytes. Throws Error(kInput) if the file cannot be read.
+std::string sha256_file(const std::string& path);
+std::string sha256_bytes(const void* data, size_t size);
+
+// Whole file as bytes. Throws Error(kInput) naming the path if it cannot be read.
+std::string read_file(const std::string& path);
+
+// Writes `content` to `path` atomically (temp name, fsync, rename). Throws Error(kOutput).
+void write_file_atomic(const std::string& path, const std::string& content);
+
+// Temp name used by write_file_atomic and friends for `path`.
+std::string temp_path_for(const std::string& path);
+
+// fsync a file or directory by path; errors are reported as Error(kOutput).
+void fsync_path(const std::string& path);
+
+// ISO-8601 UTC time, e.g. "2026-11-23T12:00:00Z".
+std::string utc_timestamp();
+
+}  // namespace clipzs

@@ -1,0 +1,79 @@
+// The embedding store: a folder of cached embeddings that numpy reads directly.
+//
+//   embeddings.npy   N x D, float16 or float32, rows L2-normalised; rows whose input failed are zeros
+//   rows.jsonl       one JSON object per row, in row order: {"index","path","label","status","error"?}
+//                    (text stores: {"index","label","status","prompts"})
+//   manifest.json    what made the store (bundle name and sha256, preprocessing, dtype, N, D, clipzs
+//                    version, time) and the sha256 of embeddings.npy and rows.jsonl. Written LAST:
+//                    a folder without manifest.json is not a complete store.
+//
+// While a run is going the folder holds run.json (the run's identity), embeddings.npy.partial (a .npy
+// whose header already states N x D, rows appended as they finish) and rows.partial.jsonl. A run
+// killed at any point (kill -9 included) leaves these behind; `--resume` checks run.json against the
+// new run and continues from the last row present in both partial files. A lock file (.lock, flock)
+// keeps two runs from writing one store.
+//
+// Failure modes: Error(kOutput) when the folder cannot be written, holds a complete store and
+// overwrite is off, holds another run's partial files, or is locked by another process; Error(kInput)
+// when a store being read is incomplete or damaged (names the file).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace clipzs {
+
+enum class StoreDType { kFloat16, kFloat32 };
+StoreDType parse_store_dtype(const std::string& name);  // "float16"|"fp16"|"float32"|"fp32"
+const char* store_dtype_name(StoreDType dtype) noexcept;  // "float16" | "float32"
+
+struct OpenMode {
+  bool resume = false;     // continue a partial run with the same identity
+  bool overwrite = false;  // replace a complete store or another run's partial files
+};
+
+class StoreWriter {
+ public:
+  // `identity` describes the run (bundle sha256, inputs fingerprint, options); a resumed run must have
+  // an identical identity. `rows` (N) and `dim` (D) fix the shape of embeddings.npy.
+  static StoreWriter open(const std::string& dir, const nlohmann::json& identity, int64_t rows, int64_t dim,
+                          StoreDType dtype, const OpenMode& mode);
+  StoreWriter(StoreWriter&&) noexcept;
+  StoreWriter& operator=(StoreWriter&&) noexcept;
+  ~StoreWriter();
+
+  int64_t rows_done() const;  // rows already present (after a resume) plus rows appended
+  int64_t error_rows() const; // rows with status "error", resumed ones included
+  // Appends records.size() rows; `embeddings` holds records.size() x D float32 values.
+  void append(const float* embeddings, const std::vector<nlohmann::json>& records);
+  // Flushes the partial files to disk so a crash cannot lose the rows appended so far.
+  void flush();
+  // Completes the store: renames the data into place, writes rows.jsonl and then manifest.json
+  // (`manifest` fields are merged into the standard ones). Requires rows_done() == N.
+  nlohmann::json finish(const nlohmann::json& manifest);
+  // Writes an extra .npy file next to the data (e.g. prompts.npy) before finish(); listed in the manifest.
+  void add_file(const std::string& name, const std::vector<float>& values, const std::vector<int64_t>& shape);
+
+ private:
+  struct Impl;
+  explicit StoreWriter(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct Store {
+  std::string dir;
+  nlohmann::json manifest;
+  int64_t rows = 0;
+  int64_t dim = 0;
+  std::vector<float> embeddings;       // rows x dim, float32
+  std::vector<nlohmann::json> records; // rows.jsonl
+};
+
+// Reads a complete store. With verify, checks the sha256 of embeddings.npy and rows.jsonl.
+Store read_store(const std::string& dir, bool verify = true);
+
+}  // namespace clipzs

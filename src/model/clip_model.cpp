@@ -1,0 +1,199 @@
+#include "clipzs/model.hpp"
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "clipzs/error.hpp"
+
+namespace clipzs {
+
+DType parse_dtype(const std::string& name) {
+  if (name == "fp32" || name == "float32") return DType::kFloat32;
+  if (name == "fp16" || name == "float16") return DType::kFloat16;
+  if (name == "bf16" || name == "bfloat16") return DType::kBFloat16;
+  throw Error(ErrorKind::kUsage, "unknown dtype '" + name + "'", "use fp32, fp16 or bf16");
+}
+
+const char* dtype_name(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::kFloat32: return "fp32";
+    case DType::kFloat16: return "fp16";
+    case DType::kBFloat16: return "bf16";
+  }
+  return "fp32";
+}
+
+void set_torch_threads(int threads) {
+  if (threads > 0) torch::set_num_threads(threads);
+}
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+std::string torch_build_info() {
+  std::ostringstream out;
+  out << "LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH
+      << ", CUDA " << (torch::cuda::is_available() ? "available" : "not available")
+      << ", intra-op threads " << torch::get_num_threads();
+  return out.str();
+}
+
+void l2_normalize_rows(float* data, int64_t n, int64_t d) {
+  for (int64_t i = 0; i < n; ++i) {
+    float* row = data + i * d;
+    double sum = 0;
+    for (int64_t j = 0; j < d; ++j) sum += static_cast<double>(row[j]) * row[j];
+    if (sum <= 0) continue;
+    const float inv = static_cast<float>(1.0 / std::sqrt(sum));
+    for (int64_t j = 0; j < d; ++j) row[j] *= inv;
+  }
+}
+
+namespace {
+
+torch::ScalarType scalar_type(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat16: return torch::kHalf;
+    case DType::kBFloat16: return torch::kBFloat16;
+    default: return torch::kFloat;
+  }
+}
+
+torch::jit::Module load_module(const std::string& path, const std::string& method) {
+  torch::jit::Module module;
+  try {
+    module = torch::jit::load(path, torch::kCPU);
+  } catch (const c10::Error& e) {
+    std::string reason = e.what_without_backtrace();
+    if (reason.size() > 400) reason = reason.substr(0, 400) + "...";
+    std::string hint = "re-export the bundle with scripts/export_clip.py";
+    if (reason.find("Unknown builtin op") != std::string::npos ||
+        reason.find("maximum supported version") != std::string::npos)
+      hint = "the file was exported by a newer torch than this LibTorch (" + std::to_string(TORCH_VERSION_MAJOR) +
+             "." + std::to_string(TORCH_VERSION_MINOR) +
+             "); re-export with that torch version and --attention manual (docs/bundle-format.md)";
+    throw Error(ErrorKind::kModel, "cannot load TorchScript module '" + path + "': " + reason, hint);
+  }
+  if (!module.find_method(method))
+    throw Error(ErrorKind::kModel, "TorchScript module '" + path + "' has no method '" + method + "'",
+                "re-export the bundle with scripts/export_clip.py");
+  module.eval();
+  return module;
+}
+
+}  // namespace
+
+struct ClipModel::Impl {
+  BundleInfo bundle;
+  RuntimeOptions options;
+  torch::Device device{torch::kCPU};
+  torch::ScalarType dtype = torch::kFloat;
+  torch::jit::Module image_module;
+  torch::jit::Module text_module;
+  bool has_image = false;
+  bool has_text = false;
+
+  std::vector<float> run(torch::jit::Module& module, const std::string& file, torch::Tensor input,
+                         int64_t n) {
+    torch::InferenceMode guard;
+    torch::Tensor out;
+    try {
+      out = module.forward({input.to(device)}).toTensor();
+    } catch (const c10::Error& e) {
+      throw Error(ErrorKind::kModel, "forward of '" + file + "' failed: " + e.what_without_backtrace());
+    }
+    if (out.dim() != 2 || out.size(0) != n || out.size(1) != bundle.embed_dim) {
+      std::ostringstream shape;
+      shape << out.sizes();
+      throw Error(ErrorKind::kModel, "'" + file + "' returned shape " + shape.str() + ", expected [" +
+                                         std::to_string(n) + ", " + std::to_string(bundle.embed_dim) + "]",
+                  "bundle.json's model.embed_dim must match the exported module");
+    }
+    out = out.to(torch::kCPU, torch::kFloat).contiguous();
+    out = out / out.norm(2, 1, true).clamp_min(1e-12);
+    std::vector<float> result(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+    return result;
+  }
+};
+
+ClipModel::ClipModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ClipModel::ClipModel(ClipModel&&) noexcept = default;
+ClipModel& ClipModel::operator=(ClipModel&&) noexcept = default;
+ClipModel::~ClipModel() = default;
+
+ClipModel ClipModel::load(const BundleInfo& bundle, const RuntimeOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->bundle = bundle;
+  impl->options = options;
+  try {
+    impl->device = torch::Device(options.device);
+  } catch (const c10::Error&) {
+    throw Error(ErrorKind::kUsage, "unknown device '" + options.device + "'", "use cpu, cuda or cuda:N");
+  }
+  if (impl->device.is_cuda() && !torch::cuda::is_available())
+    throw Error(ErrorKind::kUnsupported, "--device " + options.device + " needs a CUDA build of LibTorch and a GPU",
+                "this clipzs links " + torch_build_info() + "; use --device cpu");
+  if (impl->device.is_cpu() && options.dtype == DType::kFloat16)
+    throw Error(ErrorKind::kUnsupported, "fp16 is not supported on the CPU by this LibTorch",
+                "use --dtype bf16 (fast on CPUs with AVX512-BF16/AMX) or fp32");
+  impl->dtype = scalar_type(options.dtype);
+  set_torch_threads(options.threads);
+  auto prepare = [&](torch::jit::Module& module) {
+    module.to(impl->device, impl->dtype);
+    if (impl->device.is_cpu() && options.dtype == DType::kFloat32) {
+      // Freezing folds constants and lets the CPU pick faster kernels; not all graphs allow it.
+      try {
+        module = torch::jit::freeze(module);
+      } catch (const c10::Error&) {
+      }
+    }
+  };
+  if (options.load_image) {
+    impl->image_module = load_module(bundle.path_of(bundle.image_file), "forward");
+    prepare(impl->image_module);
+    impl->has_image = true;
+  }
+  if (options.load_text) {
+    impl->text_module = load_module(bundle.path_of(bundle.text_file), "forward");
+    impl->text_module.to(impl->device, impl->dtype);
+    impl->has_text = true;
+  }
+  return ClipModel(std::move(impl));
+}
+
+std::vector<float> ClipModel::encode_images(const float* images, int64_t n) const {
+  if (!impl_->has_image) throw Error(ErrorKind::kInternal, "image encoder was not loaded");
+  const int64_t s = impl_->bundle.preprocess.size;
+  torch::Tensor input =
+      torch::from_blob(const_cast<float*>(images), {n, 3, s, s}, torch::kFloat).to(impl_->dtype);
+  return impl_->run(impl_->image_module, impl_->bundle.image_file, input, n);
+}
+
+std::vector<float> ClipModel::encode_tokens(const int64_t* ids, int64_t n) const {
+  if (!impl_->has_text) throw Error(ErrorKind::kInternal, "text encoder was not loaded");
+  const int64_t l = impl_->bundle.context_length;
+  torch::Tensor input = torch::from_blob(const_cast<int64_t*>(ids), {n, l}, torch::kLong).clone();
+  return impl_->run(impl_->text_module, impl_->bundle.text_file, input, n);
+}
+
+void ClipModel::check_shapes() const {
+  if (impl_->has_image) {
+    const int64_t s = impl_->bundle.preprocess.size;
+    std::vector<float> zeros(static_cast<size_t>(2 * 3 * s * s), 0.0f);
+    encode_images(zeros.data(), 2);
+  }
+  if (impl_->has_text) {
+    std::vector<int64_t> ids(static_cast<size_t>(2 * impl_->bundle.context_length), 0);
+    ids[0] = ids[impl_->bundle.context_length] = impl_->bundle.sot_id;
+    ids[1] = ids[impl_->bundle.context_length + 1] = impl_->bundle.eot_id;
+    encode_tokens(ids.data(), 2);
+  }
+}
+
+const BundleInfo& ClipModel::bundle() const { return impl_->bundle; }
+const RuntimeOptions& ClipModel::options() const { return impl_->options; }
+int64_t ClipModel::embed_dim() const { return impl_->bundle.embed_dim; }
+
+}  // namespace clipzs

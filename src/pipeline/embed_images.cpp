@@ -1,0 +1,209 @@
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "clipzs/embed.hpp"
+#include "clipzs/error.hpp"
+#include "util/thread_pool.hpp"
+
+namespace clipzs {
+using nlohmann::json;
+
+ErrorPolicy parse_error_policy(const std::string& name) {
+  if (name == "record" || name == "skip") return ErrorPolicy::kRecord;
+  if (name == "fail") return ErrorPolicy::kFail;
+  throw Error(ErrorKind::kUsage, "unknown error policy '" + name + "'", "use record or fail");
+}
+
+namespace {
+
+// One batch being decoded by the pool: a slice [begin, end) of the listing.
+struct PendingBatch {
+  int64_t begin = 0;
+  int64_t end = 0;
+  std::vector<float> pixels;        // (end-begin) x 3 x S x S
+  std::vector<std::string> errors;  // empty string: decoded fine
+  int remaining = 0;
+  std::mutex mutex;
+  std::condition_variable done;
+
+  void wait() {
+    std::unique_lock<std::mutex> lock(mutex);
+    done.wait(lock, [this] { return remaining == 0; });
+  }
+};
+
+}  // namespace
+
+EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>& inputs, const std::string& store_dir,
+                          const EmbedImagesOptions& options, const ProgressCallback& progress) {
+  const BundleInfo& bundle = model.bundle();
+  const PreprocessSpec spec = bundle.preprocess;
+  const int64_t total = static_cast<int64_t>(inputs.size());
+  const int64_t dim = model.embed_dim();
+  const int64_t pixels_per_image = 3LL * spec.size * spec.size;
+  if (options.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch-size must be at least 1");
+
+  json identity = {
+      {"kind", "images"},
+      {"bundle_name", bundle.name},
+      {"bundle_sha256", bundle.bundle_sha256},
+      {"inputs_sha256", listing_fingerprint(inputs)},
+      {"rows", total},
+      {"dim", dim},
+      {"dtype", store_dtype_name(options.store_dtype)},
+      {"batch_size", options.batch_size},
+      {"model_dtype", dtype_name(model.options().dtype)},
+      {"exif", options.decode.apply_exif_orientation ? "apply" : "ignore"},
+  };
+  StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, options.open_mode);
+  const int64_t resumed = writer.rows_done();
+  // Resume on a batch boundary so batches are the same as in an uninterrupted run.
+  if (resumed % options.batch_size != 0 && resumed != total)
+    throw Error(ErrorKind::kInternal, "resumed store is not on a batch boundary");
+
+  int workers = options.workers;
+  if (workers <= 0) {
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int torch_threads = model.options().threads > 0 ? model.options().threads : cores;
+    workers = std::max(1, cores - torch_threads);
+  }
+  ThreadPool pool(workers);
+  const int prefetch = 2;  // batches decoded ahead of the one in the model
+  std::deque<std::unique_ptr<PendingBatch>> queue;
+  int64_t next_begin = resumed;
+
+  auto schedule = [&]() {
+    while (static_cast<int>(queue.size()) < prefetch && next_begin < total) {
+      auto batch = std::make_unique<PendingBatch>();
+      batch->begin = next_begin;
+      batch->end = std::min<int64_t>(total, next_begin + options.batch_size);
+      const int64_t n = batch->end - batch->begin;
+      batch->pixels.resize(static_cast<size_t>(n * pixels_per_image));
+      batch->errors.resize(static_cast<size_t>(n));
+      batch->remaining = static_cast<int>(n);
+      PendingBatch* raw = batch.get();
+      for (int64_t i = 0; i < n; ++i) {
+        pool.submit([raw, i, &inputs, &spec, &options, pixels_per_image] {
+          try {
+            DecodedImage decoded = decode_image(inputs[static_cast<size_t>(raw->begin + i)].path, options.decode);
+            normalize_chw(preprocess(decoded, spec), spec, raw->pixels.data() + i * pixels_per_image);
+          } catch (const std::exception& e) {
+            raw->errors[static_cast<size_t>(i)] = e.what()[0] ? e.what() : "unknown decoding error";
+          }
+          std::lock_guard<std::mutex> lock(raw->mutex);
+          if (--raw->remaining == 0) raw->done.notify_all();
+        });
+      }
+      queue.push_back(std::move(batch));
+      next_begin = raw->end;
+    }
+  };
+
+  // Waits for every scheduled batch, so no worker touches freed memory when we leave early.
+  auto drain = [&]() {
+    for (auto& b : queue) b->wait();
+  };
+
+  EmbedSummary summary;
+  summary.store = store_dir;
+  summary.rows = total;
+  summary.resumed_rows = resumed;
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+
+  try {
+    schedule();
+    std::vector<float> ok_pixels;
+    while (!queue.empty()) {
+      if (options.cancel && options.cancel->load())
+        throw Error(ErrorKind::kInterrupted, "interrupted after " + std::to_string(writer.rows_done()) + " of " +
+                                                 std::to_string(total) + " rows",
+                    "rerun the same command with --resume to continue");
+      std::unique_ptr<PendingBatch> batch = std::move(queue.front());
+      queue.pop_front();
+      batch->wait();
+      schedule();  // start decoding the next batch while this one runs through the model
+      const int64_t n = batch->end - batch->begin;
+      std::vector<int64_t> ok_rows;
+      for (int64_t i = 0; i < n; ++i) {
+        if (batch->errors[static_cast<size_t>(i)].empty()) {
+          ok_rows.push_back(i);
+        } else if (options.on_error == ErrorPolicy::kFail) {
+          throw Error(ErrorKind::kInput,
+                      "row " + std::to_string(batch->begin + i) + ": " + batch->errors[static_cast<size_t>(i)],
+                      "fix or remove the file, or use --on-error record to keep going");
+        }
+      }
+      std::vector<float> embeddings(static_cast<size_t>(n * dim), 0.0f);
+      if (!ok_rows.empty()) {
+        const float* forward_input = batch->pixels.data();
+        if (static_cast<int64_t>(ok_rows.size()) != n) {  // compact the good rows
+          ok_pixels.resize(ok_rows.size() * static_cast<size_t>(pixels_per_image));
+          for (size_t k = 0; k < ok_rows.size(); ++k)
+            std::copy_n(batch->pixels.data() + ok_rows[k] * pixels_per_image, pixels_per_image,
+                        ok_pixels.data() + k * static_cast<size_t>(pixels_per_image));
+          forward_input = ok_pixels.data();
+        }
+        std::vector<float> out = model.encode_images(forward_input, static_cast<int64_t>(ok_rows.size()));
+        for (size_t k = 0; k < ok_rows.size(); ++k)
+          std::copy_n(out.data() + k * static_cast<size_t>(dim), dim, embeddings.data() + ok_rows[k] * dim);
+      }
+      std::vector<json> records;
+      records.reserve(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        const ImageInput& item = inputs[static_cast<size_t>(batch->begin + i)];
+        json record = {{"index", batch->begin + i}, {"path", item.path}, {"label", item.label}};
+        const std::string& error = batch->errors[static_cast<size_t>(i)];
+        if (error.empty()) {
+          record["status"] = "ok";
+          ++summary.ok;
+        } else {
+          record["status"] = "error";
+          record["error"] = error;
+          ++summary.errors;
+        }
+        records.push_back(std::move(record));
+      }
+      writer.append(embeddings.data(), records);
+      writer.flush();
+      if (progress) {
+        Progress p;
+        p.done = writer.rows_done();
+        p.total = total;
+        p.errors = summary.errors;
+        p.elapsed_s = elapsed();
+        p.done_this_run = writer.rows_done() - resumed;
+        progress(p);
+      }
+    }
+  } catch (...) {
+    drain();
+    throw;
+  }
+  json manifest = {
+      {"kind", "images"},
+      {"bundle", {{"name", bundle.name}, {"sha256", bundle.bundle_sha256}, {"source", bundle.source}}},
+      {"preprocess",
+       {{"size", spec.size},
+        {"interpolation", interpolation_name(spec.interpolation)},
+        {"resize_mode", resize_mode_name(spec.resize_mode)},
+        {"mean", spec.mean},
+        {"std", spec.std},
+        {"exif", options.decode.apply_exif_orientation ? "apply" : "ignore"}}},
+      {"model_dtype", dtype_name(model.options().dtype)},
+      {"device", model.options().device},
+  };
+  summary.seconds = elapsed();
+  const int64_t embedded = total - resumed;
+  summary.rows_per_second = summary.seconds > 0 ? static_cast<double>(embedded) / summary.seconds : 0.0;
+  summary.errors = writer.error_rows();
+  summary.ok = total - summary.errors;
+  writer.finish(manifest);
+  return summary;
+}
+
+}  // namespace clipzs

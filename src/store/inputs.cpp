@@ -1,0 +1,180 @@
+#include "clipzs/inputs.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "clipzs/error.hpp"
+#include "clipzs/files.hpp"
+
+namespace clipzs {
+namespace fs = std::filesystem;
+namespace {
+
+bool has_image_extension(const fs::path& path) {
+  static const std::set<std::string> kExtensions{".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif",
+                                                 ".tiff", ".gif", ".ppm", ".pgm", ".pbm"};
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return kExtensions.count(ext) > 0;
+}
+
+std::vector<ImageInput> list_folder(const fs::path& root) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink |
+                                                             fs::directory_options::skip_permission_denied,
+                                                  ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) throw Error(ErrorKind::kInput, "cannot list folder '" + root.string() + "': " + ec.message());
+    if (it->is_regular_file(ec) && has_image_extension(it->path())) files.push_back(it->path());
+  }
+  if (ec) throw Error(ErrorKind::kInput, "cannot list folder '" + root.string() + "': " + ec.message());
+  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return a.string() < b.string(); });
+  // ImageFolder layout: every file sits exactly one level below the root.
+  bool class_layout = !files.empty();
+  for (const auto& f : files) {
+    if (fs::relative(f, root).parent_path().empty() ||
+        std::distance(fs::relative(f, root).begin(), fs::relative(f, root).end()) != 2) {
+      class_layout = false;
+      break;
+    }
+  }
+  std::vector<ImageInput> out;
+  out.reserve(files.size());
+  for (const auto& f : files)
+    out.push_back({f.string(), class_layout ? fs::relative(f, root).begin()->string() : std::string()});
+  return out;
+}
+
+std::string resolve(const fs::path& base, const std::string& path) {
+  fs::path p(path);
+  return p.is_absolute() ? p.string() : (base / p).lexically_normal().string();
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string::npos) return "";
+  size_t e = s.find_last_not_of(" \t\r\n");
+  return s.substr(b, e - b + 1);
+}
+
+std::vector<ImageInput> list_csv(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw Error(ErrorKind::kInput, "cannot read '" + file.string() + "'");
+  std::string line;
+  std::vector<std::string> fields;
+  if (!std::getline(in, line))
+    throw Error(ErrorKind::kInput, "'" + file.string() + "' is empty", "a CSV needs a header row with a 'path' column");
+  if (line.size() >= 3 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // UTF-8 BOM
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  split_csv_line(line, fields);
+  int path_col = -1, label_col = -1;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    std::string name = trim(fields[i]);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (path_col < 0 && (name == "path" || name == "filepath" || name == "image" || name == "file")) path_col = static_cast<int>(i);
+    if (label_col < 0 && (name == "label" || name == "class")) label_col = static_cast<int>(i);
+  }
+  if (path_col < 0)
+    throw Error(ErrorKind::kInput, file.string() + ":1: the header has no 'path' column (found: " + line + ")",
+                "name the image column 'path' and the optional class column 'label'");
+  std::vector<ImageInput> out;
+  const fs::path base = file.parent_path();
+  for (int row = 2; std::getline(in, line); ++row) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    // A quoted field may span lines.
+    while (!split_csv_line(line, fields)) {
+      std::string more;
+      if (!std::getline(in, more))
+        throw Error(ErrorKind::kInput, file.string() + ":" + std::to_string(row) + ": unterminated quoted field");
+      line += "\n" + more;
+    }
+    if (static_cast<int>(fields.size()) <= path_col || trim(fields[path_col]).empty())
+      throw Error(ErrorKind::kInput, file.string() + ":" + std::to_string(row) + ": no path in this row",
+                  "every row needs a value in the 'path' column");
+    ImageInput item{resolve(base, trim(fields[path_col])), ""};
+    if (label_col >= 0 && static_cast<int>(fields.size()) > label_col) item.label = trim(fields[label_col]);
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+std::vector<ImageInput> list_text(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw Error(ErrorKind::kInput, "cannot read '" + file.string() + "'");
+  std::vector<ImageInput> out;
+  const fs::path base = file.parent_path();
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::string t = trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    size_t tab = t.find('\t');
+    ImageInput item{resolve(base, trim(t.substr(0, tab))), tab == std::string::npos ? "" : trim(t.substr(tab + 1))};
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+}  // namespace
+
+bool split_csv_line(const std::string& line, std::vector<std::string>& fields) {
+  fields.clear();
+  std::string current;
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    char c = line[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < line.size() && line[i + 1] == '"') { current += '"'; ++i; }
+        else quoted = false;
+      } else {
+        current += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(current));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  fields.push_back(std::move(current));
+  return !quoted;
+}
+
+std::vector<ImageInput> list_image_inputs(const std::string& input) {
+  fs::path path(input);
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    throw Error(ErrorKind::kInput, "input '" + input + "' does not exist",
+                "pass a folder of images, a CSV with a 'path' column, or a text file with one path per line");
+  std::vector<ImageInput> out;
+  if (fs::is_directory(path)) out = list_folder(path);
+  else {
+    std::string ext = path.extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    out = ext == ".csv" ? list_csv(path) : list_text(path);
+  }
+  if (out.empty())
+    throw Error(ErrorKind::kInput, "input '" + input + "' lists no images",
+                "folders are searched for .jpg/.jpeg/.png/.bmp/.webp/.tif/.gif files");
+  return out;
+}
+
+std::string listing_fingerprint(const std::vector<ImageInput>& inputs) {
+  std::string all;
+  for (const auto& item : inputs) {
+    all += item.path;
+    all += '\0';
+    all += item.label;
+    all += '\n';
+  }
+  return sha256_bytes(all.data(), all.size());
+}
+
+}  // namespace clipzs

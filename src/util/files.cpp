@@ -1,0 +1,127 @@
+#include "clipzs/files.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <vector>
+
+#include "clipzs/error.hpp"
+
+namespace clipzs {
+namespace {
+
+std::string to_hex(const unsigned char* digest, unsigned int length) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out(length * 2, '0');
+  for (unsigned int i = 0; i < length; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 15];
+  }
+  return out;
+}
+
+struct DigestContext {
+  DigestContext() : ctx(EVP_MD_CTX_new()) {
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) != 1)
+      throw Error(ErrorKind::kInternal, "OpenSSL could not start a SHA-256 digest");
+  }
+  ~DigestContext() { EVP_MD_CTX_free(ctx); }
+  void update(const void* data, size_t size) { EVP_DigestUpdate(ctx, data, size); }
+  std::string finish() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(ctx, digest, &length);
+    return to_hex(digest, length);
+  }
+  EVP_MD_CTX* ctx;
+};
+
+std::string errno_text() { return std::strerror(errno); }
+
+}  // namespace
+
+std::string sha256_bytes(const void* data, size_t size) {
+  DigestContext digest;
+  digest.update(data, size);
+  return digest.finish();
+}
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::kInput, "cannot read '" + path + "': " + errno_text());
+  DigestContext digest;
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    if (in.gcount() > 0) digest.update(buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) throw Error(ErrorKind::kInput, "read error in '" + path + "'");
+  return digest.finish();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::kInput, "cannot read '" + path + "': " + errno_text());
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(ErrorKind::kInput, "read error in '" + path + "'");
+  return content;
+}
+
+std::string temp_path_for(const std::string& path) {
+  return path + ".tmp-" + std::to_string(::getpid());
+}
+
+void fsync_path(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw Error(ErrorKind::kOutput, "cannot open '" + path + "' to flush it: " + errno_text());
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) throw Error(ErrorKind::kOutput, "cannot flush '" + path + "' to disk: " + errno_text());
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  const std::string temp = temp_path_for(path);
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0)
+    throw Error(ErrorKind::kOutput, "cannot write '" + temp + "': " + errno_text(),
+                "check that the output folder exists and is writable");
+  size_t written = 0;
+  while (written < content.size()) {
+    ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::string reason = errno_text();
+      ::close(fd);
+      ::unlink(temp.c_str());
+      throw Error(ErrorKind::kOutput, "cannot write '" + temp + "': " + reason, "check free disk space");
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    std::string reason = errno_text();
+    ::unlink(temp.c_str());
+    throw Error(ErrorKind::kOutput, "cannot flush '" + temp + "': " + reason);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    std::string reason = errno_text();
+    ::unlink(temp.c_str());
+    throw Error(ErrorKind::kOutput, "cannot rename '" + temp + "' to '" + path + "': " + reason);
+  }
+}
+
+std::string utc_timestamp() {
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+}  // namespace clipzs

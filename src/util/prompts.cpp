@@ -1,0 +1,120 @@
+// Class names and prompt templates (declared in clipzs/embed.hpp; no LibTorch needed).
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "clipzs/embed.hpp"
+#include "clipzs/error.hpp"
+#include "clipzs/files.hpp"
+
+namespace clipzs {
+using nlohmann::json;
+
+namespace {
+
+bool looks_like_json(const std::string& text) {
+  size_t i = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
+  return i != std::string::npos && (text[i] == '{' || text[i] == '[');
+}
+
+std::vector<std::string> lines_of(const std::string& file, const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t nl = text.find('\n', start);
+    std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) out.push_back(line);
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  if (out.empty()) throw Error(ErrorKind::kInput, "'" + file + "' has no lines", "write one entry per line");
+  return out;
+}
+
+// A list of strings from a CLIP_benchmark-style file: JSON {dataset: [..]} / [..], or plain lines.
+std::vector<std::string> string_list(const std::string& file, const std::string& dataset, const char* what) {
+  const std::string text = read_file(file);
+  if (!looks_like_json(text)) return lines_of(file, text);
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(ErrorKind::kInput, "'" + file + "' is not valid JSON: " + e.what());
+  }
+  const json* list = &doc;
+  if (doc.is_object()) {
+    if (!dataset.empty()) {
+      if (!doc.contains(dataset))
+        throw Error(ErrorKind::kInput, "'" + file + "' has no key '" + dataset + "'",
+                    "pass --dataset with one of the file's keys (e.g. imagenet1k, cifar10)");
+      list = &doc[dataset];
+    } else if (doc.size() == 1) {
+      list = &doc.begin().value();
+    } else {
+      throw Error(ErrorKind::kInput, "'" + file + "' holds " + std::to_string(doc.size()) + " datasets",
+                  "pass --dataset to choose one (e.g. --dataset imagenet1k)");
+    }
+  }
+  if (!list->is_array() || list->empty())
+    throw Error(ErrorKind::kInput, "'" + file + "'" + (dataset.empty() ? "" : " key '" + dataset + "'") +
+                                       " is not a non-empty list of " + what);
+  std::vector<std::string> out;
+  for (size_t i = 0; i < list->size(); ++i) {
+    if (!(*list)[i].is_string())
+      throw Error(ErrorKind::kInput, "'" + file + "' entry " + std::to_string(i) + " is not a string");
+    out.push_back((*list)[i].get<std::string>());
+  }
+  return out;
+}
+
+std::string fill_template(const std::string& tmpl, const std::string& name) {
+  std::string out = tmpl;
+  for (const char* placeholder : {"{c}", "{}"}) {
+    const std::string p(placeholder);
+    for (size_t pos; (pos = out.find(p)) != std::string::npos;) out.replace(pos, p.size(), name);
+  }
+  return out;
+}
+
+}  // namespace
+
+ClassPrompts load_class_prompts(const std::string& classes_file, const std::string& templates_file,
+                                const std::string& dataset, const std::string& cupl_prompts) {
+  ClassPrompts out;
+  out.classnames = string_list(classes_file, dataset, "class names");
+  std::vector<std::string> templates{"{c}"};
+  if (!templates_file.empty()) {
+    templates = string_list(templates_file, dataset, "templates");
+    for (size_t i = 0; i < templates.size(); ++i)
+      if (templates[i].find("{c}") == std::string::npos && templates[i].find("{}") == std::string::npos)
+        throw Error(ErrorKind::kInput, "'" + templates_file + "' template " + std::to_string(i) + " (\"" + templates[i] +
+                                           "\") has no {c} placeholder");
+  }
+  json cupl;
+  if (!cupl_prompts.empty()) {
+    try {
+      cupl = json::parse(read_file(cupl_prompts));
+    } catch (const json::parse_error& e) {
+      throw Error(ErrorKind::kInput, "'" + cupl_prompts + "' is not valid JSON: " + e.what());
+    }
+    if (!cupl.is_object()) throw Error(ErrorKind::kInput, "'" + cupl_prompts + "' must map class names to prompt lists");
+  }
+  for (const auto& name : out.classnames) {
+    std::vector<std::string> prompts;
+    if (cupl.contains(name)) {
+      for (const auto& p : cupl[name]) {
+        if (!p.is_string()) throw Error(ErrorKind::kInput, "'" + cupl_prompts + "' class '" + name + "' has a non-string prompt");
+        prompts.push_back(p.get<std::string>());
+      }
+    } else {
+      for (const auto& t : templates) prompts.push_back(fill_template(t, name));
+    }
+    if (prompts.empty()) throw Error(ErrorKind::kInput, "class '" + name + "' has no prompts");
+    out.prompts.push_back(std::move(prompts));
+  }
+  return out;
+}
+
+}  // namespace clipzs

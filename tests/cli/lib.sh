@@ -1,0 +1,60 @@
+# Shared helpers for the CLI cases (sourced). CTest sets CLIPZS, CLIPZS_SOURCE_DIR and CLIPZS_SHARED_DIR.
+set -uo pipefail
+: "${CLIPZS:?run through ctest, which sets CLIPZS to the built binary}"
+PY=/usr/bin/python3
+FIXTURES="$CLIPZS_SOURCE_DIR/tests/fixtures"
+TINY_VIT="$FIXTURES/bundles/tiny-vit"
+TINY_RN="$FIXTURES/bundles/tiny-rn"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/clipzs-cli.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+FAILURES=0
+
+fail() { echo "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
+pass() { echo "ok: $*" >&2; }
+
+# expect_exit CODE DESCRIPTION -- COMMAND...   runs COMMAND, stdout to $WORK/out, stderr to $WORK/err
+expect_exit() {
+  local want=$1 what=$2; shift 3
+  "$@" >"$WORK/out" 2>"$WORK/err"
+  local got=$?
+  if [ "$got" -eq "$want" ]; then pass "$what (exit $got)"; else
+    fail "$what: exit $got, expected $want"; sed 's/^/  stderr: /' "$WORK/err" >&2; fi
+}
+
+# expect_stderr PATTERN DESCRIPTION: the last command's stderr matches PATTERN (grep -E)
+expect_stderr() {
+  if grep -qE -- "$1" "$WORK/err"; then pass "$2"; else fail "$2: stderr lacks /$1/"; sed 's/^/  stderr: /' "$WORK/err" >&2; fi
+}
+
+# Python assertion over files: py_check DESCRIPTION CODE (CODE raises/asserts on failure)
+py_check() {
+  local what=$1
+  if "$PY" -c "$2" >"$WORK/py.out" 2>&1; then pass "$what"; else fail "$what"; sed 's/^/  python: /' "$WORK/py.out" >&2; fi
+}
+
+# make_images DIR: a small ImageFolder of real-looking images in several formats and modes, plus
+# two broken files (zero bytes, truncated JPEG) under DIR/broken.
+make_images() {
+  "$PY" - "$1" <<'PYEOF'
+import sys, os, numpy as np
+from PIL import Image
+root = sys.argv[1]
+rng = np.random.default_rng(0)
+def smooth(h, w, c):
+    base = rng.integers(0, 256, size=(h // 8 + 2, w // 8 + 2, c)).astype(np.uint8)
+    img = Image.fromarray(base.squeeze() if c == 1 else base).resize((w, h), Image.BICUBIC)
+    return img
+for cls, specs in {"cat": [(120, 90, "RGB", "jpg"), (64, 64, "L", "png"), (300, 200, "RGB", "png")],
+                   "dog": [(90, 160, "RGBA", "png"), (33, 47, "RGB", "jpg"), (200, 200, "RGB", "jpg")]}.items():
+    os.makedirs(os.path.join(root, cls), exist_ok=True)
+    for i, (w, h, mode, ext) in enumerate(specs):
+        img = smooth(h, w, {"L": 1, "RGB": 3, "RGBA": 4}[mode])
+        img.save(os.path.join(root, cls, f"{cls}{i}.{ext}"))
+PYEOF
+}
+
+finish() {
+  if [ "$FAILURES" -gt 0 ]; then echo "$FAILURES check(s) failed" >&2; exit 1; fi
+  echo "all checks passed" >&2
+  exit 0
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# embed images: store layout, numpy-readable output, error rows, --on-error fail, refusal to overwrite.
+source "$(dirname "$0")/lib.sh"
+make_images "$WORK/imgs"
+mkdir -p "$WORK/imgs/cat"
+: > "$WORK/imgs/cat/empty.jpg"
+head -c 300 "$WORK/imgs/dog/dog2.jpg" > "$WORK/imgs/dog/truncated.jpg"
+
+expect_exit 0 "embed a folder with two broken files" -- \
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/store" --batch-size 3 --threads 1
+cp "$WORK/out" "$WORK/summary.json"
+py_check "summary counts 8 rows, 2 errors" "
+import json; s = json.load(open('$WORK/summary.json'))
+assert s['rows'] == 8 and s['errors'] == 2 and s['ok'] == 6, s"
+py_check "store: float16 N x D, unit rows, zero error rows, labels from folders" "
+import json, numpy as np
+e = np.load('$WORK/store/embeddings.npy'); m = json.load(open('$WORK/store/manifest.json'))
+rows = [json.loads(l) for l in open('$WORK/store/rows.jsonl')]
+assert e.dtype == np.float16 and e.shape == (8, m['dim']), (e.dtype, e.shape)
+norms = np.linalg.norm(e.astype(np.float32), axis=1)
+for r, n in zip(rows, norms):
+    if r['status'] == 'ok': assert abs(n - 1) < 2e-3, (r, n)
+    else: assert n == 0 and r['error'], r
+bad = sorted(r['path'].split('/')[-1] for r in rows if r['status'] == 'error')
+assert bad == ['empty.jpg', 'truncated.jpg'], bad
+assert [r['label'] for r in rows].count('cat') == 4
+assert m['rows'] == 8 and m['error_rows'] == 2 and m['bundle']['sha256'] and m['files']['embeddings.npy']
+"
+expect_exit 5 "a complete store is not overwritten silently" -- \
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/store"
+expect_stderr "--overwrite" "hint names --overwrite"
+expect_exit 3 "--on-error fail stops on the first broken file" -- \
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/store2" --on-error fail
+expect_stderr "empty.jpg" "the message names the broken file"
+expect_exit 0 "info --store verifies the finished store" -- "$CLIPZS" info --store "$WORK/store"
+
+# A CSV list with labels, and a text list with a missing file.
+printf 'path,label\n%s,first\n%s,second\n' "$WORK/imgs/cat/cat0.jpg" "imgs/dog/dog0.png" > "$WORK/list.csv"
+expect_exit 0 "CSV input with a relative path" -- \
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/list.csv" --out "$WORK/csvstore" --store-dtype float32
+py_check "CSV labels kept, float32 store" "
+import json, numpy as np
+rows = [json.loads(l) for l in open('$WORK/csvstore/rows.jsonl')]
+assert [r['label'] for r in rows] == ['first', 'second'] and all(r['status'] == 'ok' for r in rows), rows
+assert np.load('$WORK/csvstore/embeddings.npy').dtype == np.float32"
+printf '%s\n/nonexistent/x.jpg\n' "$WORK/imgs/cat/cat0.jpg" > "$WORK/list.txt"
+expect_exit 0 "text list with a missing file" -- \
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/list.txt" --out "$WORK/txtstore"
+py_check "missing file recorded as an error row" "
+import json; rows = [json.loads(l) for l in open('$WORK/txtstore/rows.jsonl')]
+assert rows[1]['status'] == 'error' and 'x.jpg' in rows[1]['error'], rows"
+
+expect_exit 3 "missing input folder" -- "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/nope" --out "$WORK/s3"
+expect_exit 2 "unknown dtype is a usage error" -- \
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/s4" --dtype fp64
+expect_exit 6 "--device cuda on a CPU build" -- \
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/s5" --device cuda
+chmod 500 "$WORK" 2>/dev/null
+if [ "$(id -u)" -ne 0 ]; then
+  expect_exit 5 "unwritable output" -- "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/ro/store"
+fi
+chmod 700 "$WORK"
+expect_exit 5 "output path under a regular file" -- \
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/summary.json/store"
+finish

@@ -1,0 +1,139 @@
+// `clipzs embed images|texts`: cache image or class-prompt embeddings in a store.
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+
+#include "clipzs/bundle.hpp"
+#include "clipzs/embed.hpp"
+#include "clipzs/inputs.hpp"
+#include "clipzs/model.hpp"
+#include "command.hpp"
+
+namespace clipzs::cli {
+namespace {
+
+struct CommonOptions {
+  std::string model;
+  std::string out;
+  std::string device = "cpu";
+  std::string dtype = "fp32";
+  std::string store_dtype;
+  int threads = 0;
+  int batch_size = 0;
+  bool resume = false;
+  bool overwrite = false;
+  bool no_progress = false;
+};
+
+void add_common(CLI::App* sub, CommonOptions& o) {
+  sub->add_option("--model", o.model, "Model bundle folder (bundle.json, encoders, vocab)")->required()->check(CLI::ExistingDirectory);
+  sub->add_option("--out", o.out, "Output store folder")->required();
+  sub->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16 (CPU/GPU) or fp16 (GPU)")->capture_default_str();
+  sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)")->capture_default_str();
+  sub->add_option("--batch-size", o.batch_size, "Rows per forward");
+  sub->add_flag("--resume", o.resume, "Continue an interrupted run into the same --out");
+  sub->add_flag("--overwrite", o.overwrite, "Replace an existing store in --out");
+  sub->add_flag("--no-progress", o.no_progress, "No progress line on stderr");
+}
+
+ClipModel load_model(const CommonOptions& o, bool image, bool text, BundleInfo& bundle) {
+  bundle = load_bundle_info(o.model);
+  RuntimeOptions runtime;
+  runtime.device = o.device;
+  runtime.dtype = parse_dtype(o.dtype);
+  runtime.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  runtime.load_image = image;
+  runtime.load_text = text;
+  spdlog::info("loading {} ({}) on {} in {}", bundle.name, o.model, runtime.device, dtype_name(runtime.dtype));
+  return ClipModel::load(bundle, runtime);
+}
+
+// Test hook for the crash-resume CLI test: CLIPZS_TEST_KILL_AFTER_ROWS=N sends SIGKILL to this process
+// once N rows of this run are stored, exactly like an external `kill -9` at that moment.
+ProgressCallback with_kill_hook(ProgressCallback progress) {
+  const char* env = std::getenv("CLIPZS_TEST_KILL_AFTER_ROWS");
+  if (!env) return progress;
+  const long long limit = std::atoll(env);
+  return [progress, limit](const Progress& p) {
+    if (progress) progress(p);
+    if (p.done_this_run >= limit) std::raise(SIGKILL);
+  };
+}
+
+nlohmann::json summary_json(const char* command, const EmbedSummary& s) {
+  return {{"command", command}, {"store", s.store}, {"rows", s.rows}, {"ok", s.ok}, {"errors", s.errors},
+          {"resumed_rows", s.resumed_rows}, {"seconds", s.seconds}, {"rows_per_second", s.rows_per_second}};
+}
+
+}  // namespace
+
+void register_embed(CLI::App& app, Action& action) {
+  CLI::App* embed = app.add_subcommand("embed", "Cache image or text embeddings in a store");
+  embed->require_subcommand(1);
+
+  // embed images
+  static CommonOptions io;
+  static std::string input, on_error = "record", exif = "ignore";
+  static int workers = 0;
+  CLI::App* images = embed->add_subcommand("images", "Embed a folder, list or CSV of images");
+  add_common(images, io);
+  images->add_option("--input", input, "Folder (recursive; class subfolders give labels), text list, or CSV with path[,label]")->required();
+  images->add_option("--workers", workers, "Decode/preprocess threads (0: cores left over by --threads, at least 1)");
+  images->add_option("--on-error", on_error, "Bad image: 'record' keeps the row with status error; 'fail' stops (exit 3)")->capture_default_str();
+  images->add_option("--exif", exif, "EXIF orientation: ignore (as CLIP's reference) or apply")->capture_default_str();
+  images->add_option("--store-dtype", io.store_dtype, "float16 (default) or float32");
+  images->callback([&action] {
+    action = [] {
+      EmbedImagesOptions options;
+      options.batch_size = io.batch_size > 0 ? io.batch_size : 32;
+      options.workers = workers;
+      options.on_error = parse_error_policy(on_error);
+      options.store_dtype = parse_store_dtype(io.store_dtype.empty() ? "float16" : io.store_dtype);
+      options.open_mode = {io.resume, io.overwrite};
+      if (exif != "ignore" && exif != "apply") throw Error(ErrorKind::kUsage, "--exif must be ignore or apply");
+      options.decode.apply_exif_orientation = exif == "apply";
+      options.cancel = &interrupt_flag();
+      std::vector<ImageInput> inputs = list_image_inputs(input);
+      spdlog::info("{} images listed from {}", inputs.size(), input);
+      BundleInfo bundle;
+      ClipModel model = load_model(io, true, false, bundle);
+      EmbedSummary s = embed_images(model, inputs, io.out, options, with_kill_hook(make_progress("embed", io.no_progress)));
+      finish_progress();
+      if (s.errors) spdlog::warn("{} of {} images could not be read; see status \"error\" in {}/rows.jsonl", s.errors, s.rows, io.out);
+      print_summary(summary_json("embed images", s));
+    };
+  });
+
+  // embed texts
+  static CommonOptions to;
+  static std::string classes, templates, dataset, cupl;
+  CLI::App* texts = embed->add_subcommand("texts", "Embed class names x prompt templates into class proxies");
+  add_common(texts, to);
+  texts->add_option("--classes", classes, "Class names: CLIP_benchmark JSON {dataset: [...]} or one per line")->required()->check(CLI::ExistingFile);
+  texts->add_option("--templates", templates, "Templates with {c}: CLIP_benchmark JSON or one per line")->check(CLI::ExistingFile);
+  texts->add_option("--dataset", dataset, "Key to read from JSON class/template files (e.g. imagenet1k)");
+  texts->add_option("--cupl", cupl, "CuPL-style JSON {classname: [prompts]} (overrides templates for those classes)")->check(CLI::ExistingFile);
+  texts->add_option("--store-dtype", to.store_dtype, "float32 (default) or float16");
+  texts->callback([&action] {
+    action = [] {
+      ClassPrompts prompts = load_class_prompts(classes, templates, dataset, cupl);
+      BundleInfo bundle;
+      ClipModel model = load_model(to, false, true, bundle);
+      ClipTokenizer tokenizer = load_bundle_tokenizer(bundle);
+      EmbedTextsOptions options;
+      options.batch_size = to.batch_size > 0 ? to.batch_size : 256;
+      options.store_dtype = parse_store_dtype(to.store_dtype.empty() ? "float32" : to.store_dtype);
+      options.open_mode = {to.resume, to.overwrite};
+      options.cancel = &interrupt_flag();
+      spdlog::info("{} classes", prompts.classnames.size());
+      EmbedSummary s = embed_texts(model, tokenizer, prompts, to.out, options, make_progress("prompts", to.no_progress));
+      finish_progress();
+      print_summary(summary_json("embed texts", s));
+    };
+  });
+}
+
+}  // namespace clipzs::cli

@@ -1,0 +1,42 @@
+// Shared pieces of the clipzs subcommands. Each subcommand file registers itself on the CLI11 app and
+// leaves its work in `Action`; main.cpp runs the chosen action inside run_guarded(), the one place
+// where library errors become exit codes (exit_codes.cpp, docs/exit-codes.md).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "clipzs/embed.hpp"
+#include "clipzs/error.hpp"
+
+namespace clipzs::cli {
+
+using Action = std::function<void()>;
+
+void register_embed(CLI::App& app, Action& action);
+void register_info(CLI::App& app, Action& action);
+void register_tokenize(CLI::App& app, Action& action);
+void register_preprocess(CLI::App& app, Action& action);
+
+// Exit codes (docs/exit-codes.md).
+int exit_code_for(ErrorKind kind) noexcept;
+constexpr int kExitUsage = 2;
+// Runs `action`, prints any error with its hint to stderr, and returns the exit code.
+int run_guarded(const Action& action);
+
+// Set by SIGINT/SIGTERM; long runs stop after the current batch and stay resumable.
+const std::atomic<bool>& interrupt_flag();
+void install_signal_handlers();
+
+// Progress on stderr (count, rate, ETA) when stderr is a terminal; nothing otherwise.
+ProgressCallback make_progress(const std::string& what, bool quiet);
+void finish_progress();
+
+// One JSON line on stdout: the machine-readable result of a subcommand.
+void print_summary(const nlohmann::json& summary);
+
+}  // namespace clipzs::cli

@@ -1,0 +1,65 @@
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "command.hpp"
+
+namespace clipzs::cli {
+
+int exit_code_for(ErrorKind kind) noexcept {
+  switch (kind) {
+    case ErrorKind::kUsage: return 2;
+    case ErrorKind::kInput: return 3;
+    case ErrorKind::kModel: return 4;
+    case ErrorKind::kOutput: return 5;
+    case ErrorKind::kUnsupported: return 6;
+    case ErrorKind::kInterrupted: return 130;
+    case ErrorKind::kInternal: return 1;
+  }
+  return 1;
+}
+
+int run_guarded(const Action& action) {
+  try {
+    action();
+    return 0;
+  } catch (const Error& e) {
+    finish_progress();
+    std::fprintf(stderr, "clipzs: %s error: %s\n", error_kind_name(e.kind()), e.what());
+    if (!e.hint().empty()) std::fprintf(stderr, "  hint: %s\n", e.hint().c_str());
+    return exit_code_for(e.kind());
+  } catch (const std::bad_alloc&) {
+    finish_progress();
+    std::fprintf(stderr, "clipzs: out of memory\n  hint: lower --batch-size\n");
+    return 1;
+  } catch (const std::exception& e) {
+    finish_progress();
+    std::fprintf(stderr, "clipzs: internal error: %s\n  hint: please report this with the command line\n", e.what());
+    return 1;
+  }
+}
+
+namespace {
+std::atomic<bool> g_interrupted{false};
+void on_signal(int signal) {
+  if (g_interrupted.exchange(true)) {  // a second Ctrl-C: stop at once; partial files stay resumable
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+  }
+}
+}  // namespace
+
+const std::atomic<bool>& interrupt_flag() { return g_interrupted; }
+
+void install_signal_handlers() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+void print_summary(const nlohmann::json& summary) {
+  std::cout << summary.dump() << std::endl;
+}
+
+}  // namespace clipzs::cli

@@ -1,0 +1,38 @@
+// clipzs: zero-shot and few-shot image classification with CLIP. See README.md and docs/cli.md.
+#include <spdlog/cfg/env.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "command.hpp"
+
+int main(int argc, char** argv) {
+  using namespace clipzs::cli;
+  // Logs go to stderr (spdlog's default logger writes to stdout, which is for results).
+  auto logger = spdlog::stderr_color_mt("clipzs");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+  spdlog::set_level(spdlog::level::info);
+  spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug for more
+
+  CLI::App app{"clipzs: zero-shot image classification with CLIP encoders (TorchScript bundles)"};
+  app.set_version_flag("--version", std::string("clipzs ") + CLIPZS_VERSION);
+  app.require_subcommand(1);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "Debug logging on stderr");
+  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
+  Action action;
+  register_embed(app, action);
+  register_info(app, action);
+  register_tokenize(app, action);
+  register_preprocess(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help or the parse error
+    return code == 0 ? 0 : kExitUsage;
+  }
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+  if (quiet) spdlog::set_level(spdlog::level::warn);
+  install_signal_handlers();
+  return run_guarded(action);
+}
