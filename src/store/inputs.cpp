@@ -35,8 +35,8 @@ std::vector<ImageInput> list_folder(const fs::path& root) {
   // ImageFolder layout: every file sits exactly one level below the root.
   bool class_layout = !files.empty();
   for (const auto& f : files) {
-    if (fs::relative(f, root).parent_path().empty() ||
-        std::distance(fs::relative(f, root).begin(), fs::relative(f, root).end()) != 2) {
+    const fs::path rel = fs::relative(f, root);
+    if (std::distance(rel.begin(), rel.end()) != 2) {
       class_layout = false;
       break;
     }

@@ -298,7 +298,8 @@ Store read_store(const std::string& dir, bool verify) {
   const std::string data_path = join(dir, kData);
   const std::string rows_path = join(dir, kRows);
   if (verify) {
-    for (const auto& [name, expected] : store.manifest.value("files", json::object()).items()) {
+    const json files = store.manifest.value("files", json::object());
+    for (const auto& [name, expected] : files.items()) {
       const std::string path = join(dir, name);
       if (!fs::exists(path)) throw Error(ErrorKind::kInput, "store file '" + path + "' is missing");
       if (sha256_file(path) != expected.get<std::string>())
