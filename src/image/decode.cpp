@@ -1,0 +1,691 @@
+// Image decoding that keeps each file's own pixel mode, as PIL 9.4's Image.open does, because the
+// reference preprocessing resizes each mode differently. JPEG and PNG are decoded with libjpeg(-turbo)
+// and libpng directly (the same libjpeg and the same decoding settings as PIL); other formats fall back
+// to OpenCV. libjpeg's and libpng's default error handlers print and exit(): both get handlers here
+// that longjmp back and turn the failure into clipzs::Error(kInput).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <jpeglib.h>
+#include <jerror.h>
+#include <png.h>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "clipzs/error.hpp"
+#include "image/image_internal.hpp"
+
+namespace clipzs {
+namespace {
+
+using image_detail::muldiv255;
+
+// PIL refuses images above 2 * MAX_IMAGE_PIXELS (DecompressionBombError); so do we, which also bounds
+// memory for hostile headers.
+constexpr uint64_t kMaxPixels = 2ull * (1024ull * 1024 * 1024 / 4 / 3);
+
+[[noreturn]] void fail(const std::string& name, const std::string& reason) {
+  throw Error(ErrorKind::kInput, "cannot read image '" + name + "': " + reason);
+}
+
+void check_dimensions(uint64_t w, uint64_t h, const std::string& name) {
+  if (w == 0 || h == 0) fail(name, "image has zero width or height");
+  if (w * h > kMaxPixels) {
+    fail(name, "image size " + std::to_string(w) + "x" + std::to_string(h) + " exceeds the limit of " +
+                   std::to_string(kMaxPixels) + " pixels (possible decompression bomb)");
+  }
+}
+
+bool starts_with(const uint8_t* data, size_t size, const char* magic, size_t n) {
+  return size >= n && std::memcmp(data, magic, n) == 0;
+}
+
+// ---------------------------------------------------------------------------------------------- JPEG
+
+struct JpegError {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+void jpeg_error_exit(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+// PIL ignores libjpeg warnings (corrupt data still decodes) but stops when the data runs out: its
+// suspending source never invents the fake EOI that jpeg_mem_src inserts, so running out of input is
+// an error here too.
+void jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
+  if (msg_level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) {
+    auto* err = reinterpret_cast<JpegError*>(cinfo->err);
+    std::snprintf(err->message, sizeof err->message, "image file is truncated (premature end of JPEG data)");
+    std::longjmp(err->jump, 1);
+  }
+}
+
+void jpeg_output_message(j_common_ptr) {}
+
+struct JpegJob {
+  const uint8_t* data;
+  size_t size;
+  bool want_exif;
+  DecodedImage* out;
+  std::vector<uint8_t>* row;  // scratch for CMYK
+  std::vector<uint8_t>* exif;
+  bool bad_layers;
+  int layers;
+  uint64_t width, height;
+  bool too_large;
+};
+
+// Everything libjpeg may longjmp out of lives in this function; it holds no C++ objects of its own.
+bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+  cinfo.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = jpeg_error_exit;
+  err.pub.emit_message = jpeg_emit_message;
+  err.pub.output_message = jpeg_output_message;
+  err.message[0] = '\0';
+  if (setjmp(err.jump)) {
+    std::snprintf(message, message_size, "%s", err.message);
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, job->data, static_cast<unsigned long>(job->size));
+  if (job->want_exif) jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
+  jpeg_read_header(&cinfo, TRUE);
+
+  DecodedImage& img = *job->out;
+  job->layers = cinfo.num_components;
+  // Default decompression parameters, like PIL: JDCT_ISLOW, fancy upsampling, libjpeg's own guess of
+  // the file's colour space (JFIF/Adobe markers).
+  switch (cinfo.num_components) {
+    case 1: cinfo.out_color_space = JCS_GRAYSCALE; img.mode = PixelMode::kL; break;
+    case 3: cinfo.out_color_space = JCS_RGB; img.mode = PixelMode::kRGB; break;
+    case 4: cinfo.out_color_space = JCS_CMYK; img.mode = PixelMode::kRGB; break;
+    default:
+      job->bad_layers = true;
+      jpeg_destroy_decompress(&cinfo);
+      return false;
+  }
+  job->width = cinfo.image_width;
+  job->height = cinfo.image_height;
+  if (cinfo.image_width == 0 || cinfo.image_height == 0 ||
+      static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > kMaxPixels) {
+    job->too_large = true;
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
+  if (job->want_exif) {
+    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
+      if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif\0", 5) == 0) {
+        job->exif->assign(m->data + 6, m->data + m->data_length);
+        break;  // PIL keeps the first Exif segment
+      }
+    }
+  }
+
+  jpeg_start_decompress(&cinfo);
+  const int w = static_cast<int>(cinfo.output_width);
+  const int h = static_cast<int>(cinfo.output_height);
+  img.width = w;
+  img.height = h;
+  const bool cmyk = cinfo.out_color_space == JCS_CMYK;
+  try {
+    img.pixels.resize(static_cast<size_t>(w) * h * (img.mode == PixelMode::kL ? 1 : 3));
+    if (cmyk) job->row->resize(static_cast<size_t>(w) * 4);
+  } catch (...) {
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
+  const size_t stride = static_cast<size_t>(w) * (img.mode == PixelMode::kL ? 1 : 3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    const size_t y = cinfo.output_scanline;
+    JSAMPROW dst = cmyk ? job->row->data() : img.pixels.data() + y * stride;
+    if (jpeg_read_scanlines(&cinfo, &dst, 1) != 1) {
+      std::snprintf(message, message_size, "image file is truncated");
+      jpeg_destroy_decompress(&cinfo);
+      return false;
+    }
+    if (cmyk) {
+      // PIL reads 4-channel JPEGs as Adobe-style inverted CMYK ("CMYK;I") and converts CMYK->RGB as
+      // r = nk - c*nk/255 with nk = 255 - k; with the inverted samples that is nk = raw K.
+      const uint8_t* s = job->row->data();
+      uint8_t* d = img.pixels.data() + y * stride;
+      for (int x = 0; x < w; ++x, s += 4, d += 3) {
+        const unsigned nk = s[3];
+        for (int c = 0; c < 3; ++c) {
+          const int v = static_cast<int>(nk) - muldiv255(255u - s[c], nk);
+          d[c] = static_cast<uint8_t>(v < 0 ? 0 : v);
+        }
+      }
+    }
+  }
+  // No jpeg_finish_decompress: PIL ignores its outcome once every row is out, so bytes after the last
+  // scanline are never judged. (A file cut right before EOI still fails above, as in PIL: the entropy
+  // decoder reads ahead into the missing bytes.)
+  jpeg_destroy_decompress(&cinfo);
+  return true;
+}
+
+DecodedImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  DecodedImage img;
+  img.format = "JPEG";
+  std::vector<uint8_t> row, exif;
+  JpegJob job{data, size, options.apply_exif_orientation, &img, &row, &exif, false, 0, 0, 0, false};
+  char message[JMSG_LENGTH_MAX + 64];
+  message[0] = '\0';
+  if (!run_jpeg(&job, message, sizeof message)) {
+    if (job.bad_layers) fail(name, "cannot handle " + std::to_string(job.layers) + "-layer JPEG images");
+    if (job.too_large) check_dimensions(job.width, job.height, name);
+    fail(name, std::string("JPEG decoding failed: ") + message);
+  }
+  if (options.apply_exif_orientation && !exif.empty()) {
+    image_detail::apply_orientation(img, image_detail::exif_orientation_from_tiff(exif.data(), exif.size()));
+  }
+  return img;
+}
+
+// ----------------------------------------------------------------------------------------------- PNG
+
+struct PngError {
+  std::jmp_buf jump;
+  char message[256];
+};
+
+struct PngSource {
+  const uint8_t* data;
+  size_t size;
+  size_t pos;
+};
+
+void png_error_cb(png_structp png, png_const_charp msg) {
+  auto* err = static_cast<PngError*>(png_get_error_ptr(png));
+  std::snprintf(err->message, sizeof err->message, "%s", msg ? msg : "unknown libpng error");
+  std::longjmp(err->jump, 1);
+}
+
+void png_warning_cb(png_structp, png_const_charp) {}
+
+void png_read_cb(png_structp png, png_bytep out, size_t n) {
+  auto* src = static_cast<PngSource*>(png_get_io_ptr(png));
+  if (src->size - src->pos < n) png_error(png, "image file is truncated");
+  std::memcpy(out, src->data + src->pos, n);
+  src->pos += n;
+}
+
+struct PngJob {
+  const uint8_t* data;
+  size_t size;
+  bool want_exif;
+  DecodedImage* out;
+  std::vector<png_bytep>* rows;
+  std::vector<uint8_t>* exif;
+  bool reading_end;  // errors after the pixels are complete are tolerated, as in PIL
+  bool unsupported;
+  uint64_t width, height;
+  bool too_large;
+};
+
+bool run_png(PngJob* job, char* message, size_t message_size) {
+  PngError err;
+  err.message[0] = '\0';
+  PngSource src{job->data, job->size, 0};
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_error_cb, png_warning_cb);
+  if (png == nullptr) {
+    std::snprintf(message, message_size, "cannot initialise libpng");
+    return false;
+  }
+  png_infop info = png_create_info_struct(png);
+  if (info == nullptr) {
+    png_destroy_read_struct(&png, nullptr, nullptr);
+    std::snprintf(message, message_size, "cannot initialise libpng");
+    return false;
+  }
+  if (setjmp(err.jump)) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    if (job->reading_end) return true;
+    std::snprintf(message, message_size, "%s", err.message);
+    return false;
+  }
+  png_set_read_fn(png, &src, png_read_cb);
+  // PIL verifies the CRC of every chunk before the image data, ancillary ones included.
+  png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
+  // PIL has no per-side limit (libpng's default is 1,000,000); the pixel-count limit still applies.
+  png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+  png_read_info(png, info);
+
+  png_uint_32 w = 0, h = 0;
+  int bit_depth = 0, color_type = 0, interlace = 0;
+  png_get_IHDR(png, info, &w, &h, &bit_depth, &color_type, &interlace, nullptr, nullptr);
+  job->width = w;
+  job->height = h;
+  if (w == 0 || h == 0 || static_cast<uint64_t>(w) * h > kMaxPixels) {
+    job->too_large = true;
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
+  DecodedImage& img = *job->out;
+  // The same modes as PIL's PngImagePlugin; tRNS is deliberately not expanded to alpha (PIL keeps it
+  // in info, and convert("RGB") ignores it).
+  switch (color_type) {
+    case PNG_COLOR_TYPE_GRAY:
+      // 1-bit -> "1" (0/255); 2/4-bit scaled by 85/17 -> "L". 16-bit: PIL makes mode "I"; we keep the
+      // high byte as "L" (see image.hpp).
+      img.mode = bit_depth == 1 ? PixelMode::k1 : PixelMode::kL;
+      if (bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+      break;
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+      // PIL opens 16-bit grey+alpha as "RGBA" (grey replicated); the pixels it produces are the same.
+      img.mode = PixelMode::kLA;
+      break;
+    case PNG_COLOR_TYPE_RGB: img.mode = PixelMode::kRGB; break;
+    case PNG_COLOR_TYPE_RGB_ALPHA: img.mode = PixelMode::kRGBA; break;
+    case PNG_COLOR_TYPE_PALETTE:
+      img.mode = PixelMode::kP;
+      if (bit_depth < 8) png_set_packing(png);
+      break;
+    default:
+      job->unsupported = true;
+      png_destroy_read_struct(&png, &info, nullptr);
+      return false;
+  }
+  if (bit_depth == 16) png_set_strip_16(png);  // keeps the high byte, like PIL's ";16B" unpackers
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+
+  const int ch = img.channels();
+  const size_t stride = static_cast<size_t>(w) * ch;
+  if (png_get_rowbytes(png, info) != stride) {
+    std::snprintf(message, message_size, "unexpected PNG row layout");
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
+  img.width = static_cast<int>(w);
+  img.height = static_cast<int>(h);
+  try {
+    img.pixels.resize(stride * h);
+    job->rows->resize(h);
+    if (img.mode == PixelMode::kP) img.palette.resize(768);
+  } catch (...) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    throw;
+  }
+  for (png_uint_32 y = 0; y < h; ++y) (*job->rows)[y] = img.pixels.data() + y * stride;
+
+  if (img.mode == PixelMode::kP) {
+    // Entries the PLTE chunk does not define stay PIL's default grey ramp.
+    for (int i = 0; i < 256; ++i) img.palette[3 * i] = img.palette[3 * i + 1] = img.palette[3 * i + 2] = static_cast<uint8_t>(i);
+    png_colorp pal = nullptr;
+    int num = 0;
+    if (png_get_PLTE(png, info, &pal, &num) & PNG_INFO_PLTE) {
+      for (int i = 0; i < num && i < 256; ++i) {
+        img.palette[3 * i] = pal[i].red;
+        img.palette[3 * i + 1] = pal[i].green;
+        img.palette[3 * i + 2] = pal[i].blue;
+      }
+    }
+  }
+
+  png_read_image(png, job->rows->data());
+
+  if (job->want_exif) {
+    png_uint_32 n = 0;
+    png_bytep exif = nullptr;
+    if (png_get_eXIf_1(png, info, &n, &exif) == 0 || n == 0) {
+      // eXIf may follow the image data; failures there do not lose the pixels.
+      job->reading_end = true;
+      png_read_end(png, info);
+      job->reading_end = false;
+      n = 0;
+      exif = nullptr;
+      png_get_eXIf_1(png, info, &n, &exif);
+    }
+    if (exif != nullptr && n > 0) job->exif->assign(exif, exif + n);
+  }
+  png_destroy_read_struct(&png, &info, nullptr);
+  return true;
+}
+
+// PIL reads the chunks that follow the image data and fails when one of them is cut short (a missing
+// IEND or a cut chunk header is fine). libpng never looks there unless asked, so check it here.
+bool png_tail_truncated(const uint8_t* d, size_t n) {
+  size_t pos = 8;
+  bool seen_idat = false;
+  while (pos + 8 <= n) {
+    const uint32_t len = (static_cast<uint32_t>(d[pos]) << 24) | (d[pos + 1] << 16) | (d[pos + 2] << 8) | d[pos + 3];
+    const bool idat = std::memcmp(d + pos + 4, "IDAT", 4) == 0;
+    if (std::memcmp(d + pos + 4, "IEND", 4) == 0) return false;
+    if (seen_idat && !idat && len > n - pos - 8) return true;
+    seen_idat = seen_idat || idat;
+    if (len > n - pos - 8 || n - pos - 8 - len < 4) return false;  // the decoder has judged the image data
+    pos += 12 + static_cast<size_t>(len);
+  }
+  return false;
+}
+
+DecodedImage decode_png(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  DecodedImage img;
+  img.format = "PNG";
+  std::vector<png_bytep> rows;
+  std::vector<uint8_t> exif;
+  PngJob job{data, size, options.apply_exif_orientation, &img, &rows, &exif, false, false, 0, 0, false};
+  char message[320];
+  message[0] = '\0';
+  if (!run_png(&job, message, sizeof message)) {
+    if (job.unsupported) fail(name, "unsupported PNG colour type");
+    if (job.too_large) check_dimensions(job.width, job.height, name);
+    fail(name, std::string("PNG decoding failed: ") + message);
+  }
+  if (png_tail_truncated(data, size)) fail(name, "image file is truncated (a chunk after the image data is cut short)");
+  if (img.mode == PixelMode::k1) {
+    for (auto& v : img.pixels) v = v ? 255 : 0;
+  }
+  if (options.apply_exif_orientation && !exif.empty()) {
+    const uint8_t* e = exif.data();
+    size_t n = exif.size();
+    if (n >= 6 && std::memcmp(e, "Exif\0\0", 6) == 0) {
+      e += 6;
+      n -= 6;
+    }
+    image_detail::apply_orientation(img, image_detail::exif_orientation_from_tiff(e, n));
+  }
+  return img;
+}
+
+// -------------------------------------------------------------------------------- OpenCV fallback
+
+const char* sniff_format(const uint8_t* d, size_t n) {
+  if (starts_with(d, n, "BM", 2)) return "BMP";
+  if (starts_with(d, n, "II*\0", 4) || starts_with(d, n, "MM\0*", 4)) return "TIFF";
+  if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0) return "WEBP";
+  if (starts_with(d, n, "GIF87a", 6) || starts_with(d, n, "GIF89a", 6)) return "GIF";
+  if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '7') return "PPM";
+  if (n >= 2 && d[0] == 'P' && (d[1] == 'F' || d[1] == 'f')) return "PFM";
+  if (starts_with(d, n, "\x00\x00\x00\x0cjP  ", 8) || starts_with(d, n, "\xff\x4f\xff\x51", 4)) return "JPEG2000";
+  if (starts_with(d, n, "#?RADIANCE", 10) || starts_with(d, n, "#?RGBE", 6)) return "HDR";
+  if (starts_with(d, n, "\x76\x2f\x31\x01", 4)) return "EXR";
+  if (starts_with(d, n, "\x59\xa6\x6a\x95", 4)) return "SUN";
+  return nullptr;
+}
+
+// EXIF block of a WebP file (RIFF "EXIF" chunk), or empty.
+std::vector<uint8_t> webp_exif(const uint8_t* d, size_t n) {
+  size_t pos = 12;
+  while (pos + 8 <= n) {
+    const uint32_t len = d[pos + 4] | (d[pos + 5] << 8) | (d[pos + 6] << 16) | (static_cast<uint32_t>(d[pos + 7]) << 24);
+    const size_t body = pos + 8;
+    if (len > n - body) break;
+    if (std::memcmp(d + pos, "EXIF", 4) == 0) {
+      const uint8_t* e = d + body;
+      size_t m = len;
+      if (m >= 6 && std::memcmp(e, "Exif\0\0", 6) == 0) {
+        e += 6;
+        m -= 6;
+      }
+      return std::vector<uint8_t>(e, e + m);
+    }
+    pos = body + len + (len & 1);
+  }
+  return {};
+}
+
+uint32_t le32(const uint8_t* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24); }
+
+// PIL opens BMPs of 1/4/8 bits per pixel as "P" (or "1"/"L" when the colour table is exactly the
+// black/white or identity grey ramp) and resizes "P"/"1" with nearest neighbour; OpenCV expands them to
+// colours. Rebuild PIL's mode: indices come back from the colours through the file's colour table.
+void restore_bmp_palette_mode(const uint8_t* d, size_t n, DecodedImage& img) {
+  if (n < 30) return;
+  const uint32_t header = le32(d + 14);
+  const bool os2 = header == 12;
+  if (!os2 && header < 40) return;
+  const int bits = os2 ? (d[24] | (d[25] << 8)) : (d[28] | (d[29] << 8));
+  if (bits != 1 && bits != 4 && bits != 8) return;
+  uint32_t colors = (!os2 && n >= 50) ? le32(d + 46) : 0;
+  if (colors == 0) colors = 1u << bits;
+  const size_t entry = os2 ? 3 : 4;
+  const size_t table = 14 + static_cast<size_t>(header);
+  if (colors > 256 || table + colors * entry > n) return;
+  auto rgb_of = [&](uint32_t i) {
+    const uint8_t* e = d + table + i * entry;  // stored B, G, R
+    return (static_cast<uint32_t>(e[2]) << 16) | (e[1] << 8) | e[0];
+  };
+  bool grey = true;
+  for (uint32_t i = 0; i < colors && grey; ++i) {
+    const uint32_t v = colors == 2 ? (i ? 255 : 0) : i;
+    grey = rgb_of(i) == ((v << 16) | (v << 8) | v);
+  }
+  const size_t count = static_cast<size_t>(img.width) * img.height;
+  const int ch = img.channels();
+  if (grey) {
+    if (ch != 1) return;  // OpenCV yields grey for grey tables; anything else: leave as decoded
+    if (colors == 2) img.mode = PixelMode::k1;
+    return;
+  }
+  if (ch != 1 && ch != 3) return;
+  std::vector<std::pair<uint32_t, uint8_t>> lookup;  // colour -> first index with that colour
+  for (uint32_t i = 0; i < colors; ++i) lookup.emplace_back(rgb_of(i), static_cast<uint8_t>(i));
+  std::stable_sort(lookup.begin(), lookup.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<uint8_t> indices(count);
+  for (size_t i = 0; i < count; ++i) {
+    const uint8_t* p = &img.pixels[i * ch];
+    const uint32_t key = ch == 3 ? ((static_cast<uint32_t>(p[0]) << 16) | (p[1] << 8) | p[2])
+                                 : ((static_cast<uint32_t>(p[0]) << 16) | (p[0] << 8) | p[0]);
+    const auto it = std::lower_bound(lookup.begin(), lookup.end(), key,
+                                     [](const auto& e, uint32_t k) { return e.first < k; });
+    if (it == lookup.end() || it->first != key) return;  // not from the table: keep OpenCV's pixels
+    indices[i] = it->second;
+  }
+  img.palette.resize(768);
+  for (int i = 0; i < 256; ++i) img.palette[3 * i] = img.palette[3 * i + 1] = img.palette[3 * i + 2] = static_cast<uint8_t>(i);
+  for (uint32_t i = 0; i < colors; ++i) {
+    const uint32_t c = rgb_of(i);
+    img.palette[3 * i] = static_cast<uint8_t>(c >> 16);
+    img.palette[3 * i + 1] = static_cast<uint8_t>(c >> 8);
+    img.palette[3 * i + 2] = static_cast<uint8_t>(c);
+  }
+  img.pixels.swap(indices);
+  img.mode = PixelMode::kP;
+}
+
+DecodedImage decode_opencv(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  const char* format = sniff_format(data, size);
+  cv::Mat m;
+  try {
+    const cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
+    // IMREAD_UNCHANGED keeps alpha and bit depth and never applies EXIF orientation.
+    m = cv::imdecode(buf, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
+  } catch (const cv::Exception& e) {
+    fail(name, std::string("decoding failed: ") + e.what());
+  }
+  if (m.empty()) {
+    if (format != nullptr) fail(name, std::string("unsupported or corrupt ") + format + " image");
+    fail(name, "cannot identify image file (not a JPEG, PNG or other supported image format)");
+  }
+  check_dimensions(static_cast<uint64_t>(m.cols), static_cast<uint64_t>(m.rows), name);
+  if (m.depth() == CV_16U) {
+    cv::Mat high(m.size(), CV_MAKETYPE(CV_8U, m.channels()));
+    const int n = m.cols * m.channels();
+    for (int y = 0; y < m.rows; ++y) {
+      const uint16_t* s = m.ptr<uint16_t>(y);
+      uint8_t* d = high.ptr<uint8_t>(y);
+      for (int x = 0; x < n; ++x) d[x] = static_cast<uint8_t>(s[x] >> 8);  // high byte, as for PNG
+    }
+    m = high;
+  } else if (m.depth() != CV_8U) {
+    cv::Mat clipped;
+    m.convertTo(clipped, CV_MAKETYPE(CV_8U, m.channels()));  // saturating, like PIL's F/I -> L
+    m = clipped;
+  }
+  DecodedImage img;
+  img.format = format != nullptr ? format : "UNKNOWN";
+  img.width = m.cols;
+  img.height = m.rows;
+  switch (m.channels()) {
+    case 1: img.mode = PixelMode::kL; break;
+    case 2: img.mode = PixelMode::kLA; break;
+    case 3: img.mode = PixelMode::kRGB; cv::cvtColor(m, m, cv::COLOR_BGR2RGB); break;
+    case 4: img.mode = PixelMode::kRGBA; cv::cvtColor(m, m, cv::COLOR_BGRA2RGBA); break;
+    default: fail(name, "unsupported channel count " + std::to_string(m.channels()));
+  }
+  const size_t stride = static_cast<size_t>(img.width) * img.channels();
+  img.pixels.resize(stride * img.height);
+  for (int y = 0; y < img.height; ++y) std::memcpy(img.pixels.data() + y * stride, m.ptr<uint8_t>(y), stride);
+
+  if (format != nullptr && std::strcmp(format, "BMP") == 0) restore_bmp_palette_mode(data, size, img);
+  if (img.mode == PixelMode::kRGBA && format != nullptr && std::strcmp(format, "TIFF") == 0 &&
+      image_detail::tiff_ifd0_value(data, size, 338, 0) == 2) {
+    // OpenCV reads 8-bit TIFFs through libtiff's RGBA interface, which premultiplies unassociated
+    // alpha ((v*a + 127) / 255); PIL does not. Undo it as closely as the rounding allows.
+    for (size_t i = 0; i < img.pixels.size(); i += 4) {
+      const unsigned a = img.pixels[i + 3];
+      if (a == 0 || a == 255) continue;
+      for (int c = 0; c < 3; ++c) {
+        const unsigned v = (255u * img.pixels[i + c] + a / 2) / a;
+        img.pixels[i + c] = static_cast<uint8_t>(v > 255 ? 255 : v);
+      }
+    }
+  }
+  if (options.apply_exif_orientation && format != nullptr) {
+    int orientation = 1;
+    if (std::strcmp(format, "TIFF") == 0) {
+      orientation = image_detail::exif_orientation_from_tiff(data, size);
+    } else if (std::strcmp(format, "WEBP") == 0) {
+      const std::vector<uint8_t> exif = webp_exif(data, size);
+      orientation = image_detail::exif_orientation_from_tiff(exif.data(), exif.size());
+    }
+    image_detail::apply_orientation(img, orientation);
+  }
+  return img;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------ orientation
+
+namespace image_detail {
+
+int tiff_ifd0_value(const uint8_t* d, size_t n, uint16_t tag, int fallback) {
+  if (d == nullptr || n < 8) return fallback;
+  bool le;
+  if (d[0] == 'I' && d[1] == 'I') {
+    le = true;
+  } else if (d[0] == 'M' && d[1] == 'M') {
+    le = false;
+  } else {
+    return fallback;
+  }
+  auto u16 = [&](size_t p) -> uint32_t { return le ? (d[p] | (d[p + 1] << 8)) : ((d[p] << 8) | d[p + 1]); };
+  auto u32 = [&](size_t p) -> uint32_t {
+    return le ? (u16(p) | (u16(p + 2) << 16)) : ((u16(p) << 16) | u16(p + 2));
+  };
+  if (u16(2) != 42) return fallback;
+  const uint32_t ifd = u32(4);
+  if (ifd > n || n - ifd < 2) return fallback;
+  const uint32_t count = u16(ifd);
+  for (uint32_t i = 0; i < count; ++i) {
+    const size_t e = ifd + 2 + 12ull * i;
+    if (e + 12 > n) break;
+    if (u16(e) != tag) continue;
+    const uint32_t type = u16(e + 2);
+    if (type == 3) return static_cast<int>(u16(e + 8));  // SHORT, left-justified in the value field
+    if (type == 4) return static_cast<int>(u32(e + 8) & 0x7fffffff);
+    return fallback;
+  }
+  return fallback;
+}
+
+int exif_orientation_from_tiff(const uint8_t* d, size_t n) {
+  const int v = tiff_ifd0_value(d, n, 0x0112, 1);
+  return (v >= 1 && v <= 8) ? v : 1;
+}
+
+void apply_orientation(DecodedImage& img, int orientation) {
+  if (orientation < 2 || orientation > 8) return;
+  const int w = img.width, h = img.height, ch = img.channels();
+  const bool swap = orientation >= 5;  // transpose, rotations by 90/270, transverse
+  const int ow = swap ? h : w, oh = swap ? w : h;
+  std::vector<uint8_t> out(img.pixels.size());
+  for (int y = 0; y < oh; ++y) {
+    for (int x = 0; x < ow; ++x) {
+      int sx = x, sy = y;
+      switch (orientation) {
+        case 2: sx = w - 1 - x; break;                      // FLIP_LEFT_RIGHT
+        case 3: sx = w - 1 - x; sy = h - 1 - y; break;      // ROTATE_180
+        case 4: sy = h - 1 - y; break;                      // FLIP_TOP_BOTTOM
+        case 5: sx = y; sy = x; break;                      // TRANSPOSE
+        case 6: sx = y; sy = h - 1 - x; break;              // ROTATE_270 (90 degrees clockwise)
+        case 7: sx = w - 1 - y; sy = h - 1 - x; break;      // TRANSVERSE
+        case 8: sx = w - 1 - y; sy = x; break;              // ROTATE_90 (counter-clockwise)
+      }
+      std::memcpy(&out[(static_cast<size_t>(y) * ow + x) * ch], &img.pixels[(static_cast<size_t>(sy) * w + sx) * ch], ch);
+    }
+  }
+  img.pixels.swap(out);
+  img.width = ow;
+  img.height = oh;
+}
+
+}  // namespace image_detail
+
+// ------------------------------------------------------------------------------------- public API
+
+DecodedImage decode_image_bytes(const uint8_t* data, size_t size, const std::string& name_for_errors,
+                                const DecodeOptions& options) {
+  if (data == nullptr || size == 0) fail(name_for_errors, "file is empty (0 bytes)");
+  // The format comes from the magic bytes, never from the file name.
+  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
+    return decode_jpeg(data, size, name_for_errors, options);
+  }
+  if (starts_with(data, size, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, size, name_for_errors, options);
+  return decode_opencv(data, size, name_for_errors, options);
+}
+
+DecodedImage decode_image(const std::string& path, const DecodeOptions& options) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
+    ::close(fd);
+    fail(path, std::strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t r = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      const int e = errno;
+      ::close(fd);
+      fail(path, std::strerror(e));
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  bytes.resize(got);
+  return decode_image_bytes(bytes.data(), bytes.size(), path, options);
+}
+
+}  // namespace clipzs

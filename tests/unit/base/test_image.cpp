@@ -1,0 +1,703 @@
+// Image decoding and CLIP preprocessing: pixel parity with PIL 9.4 / torchvision 0.14 on the shared
+// reference set, plus synthetic checks of the resize arithmetic that run without it.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "clipzs/error.hpp"
+#include "clipzs/image.hpp"
+
+namespace fs = std::filesystem;
+using clipzs::DecodedImage;
+using clipzs::Error;
+using clipzs::ErrorKind;
+using clipzs::Image8;
+using clipzs::Interpolation;
+using clipzs::PixelMode;
+
+namespace {
+
+const fs::path kPreprocessDir = fs::path(CLIPZS_SHARED_DIR) / "reference" / "preprocess";
+
+#define SKIP_WITHOUT_REFERENCE()                                                                      \
+  if (!fs::exists(kPreprocessDir / "manifest.json")) {                                                \
+    GTEST_SKIP() << "reference data not found at " << kPreprocessDir.string()                        \
+                 << " (shared folder absent, e.g. a fresh clone); preprocessing parity not checked"; \
+  }
+
+std::vector<uint8_t> read_bytes(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// Minimal .npy reader for C-order uint8 arrays (all the reference outputs are |u1, HxWx3).
+struct NpyU8 {
+  std::vector<size_t> shape;
+  std::vector<uint8_t> data;
+};
+
+NpyU8 read_npy_u8(const fs::path& p) {
+  const std::vector<uint8_t> b = read_bytes(p);
+  if (b.size() < 10 || std::memcmp(b.data(), "\x93NUMPY", 6) != 0) throw std::runtime_error("not a .npy: " + p.string());
+  const int major = b[6];
+  size_t header_len, offset;
+  if (major == 1) {
+    header_len = b[8] | (b[9] << 8);
+    offset = 10;
+  } else {
+    header_len = b[8] | (b[9] << 8) | (b[10] << 16) | (static_cast<size_t>(b[11]) << 24);
+    offset = 12;
+  }
+  const std::string header(b.begin() + offset, b.begin() + offset + header_len);
+  if (header.find("'|u1'") == std::string::npos && header.find("'u1'") == std::string::npos) {
+    throw std::runtime_error("not uint8: " + p.string());
+  }
+  if (header.find("'fortran_order': False") == std::string::npos) throw std::runtime_error("not C order: " + p.string());
+  const size_t lp = header.find('(', header.find("'shape'"));
+  const size_t rp = header.find(')', lp);
+  NpyU8 out;
+  std::string dims = header.substr(lp + 1, rp - lp - 1);
+  size_t pos = 0;
+  while (pos < dims.size()) {
+    const size_t comma = dims.find(',', pos);
+    const std::string tok = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    if (tok.find_first_of("0123456789") != std::string::npos) out.shape.push_back(std::stoul(tok));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  size_t count = 1;
+  for (size_t d : out.shape) count *= d;
+  if (b.size() < offset + header_len + count) throw std::runtime_error("short .npy: " + p.string());
+  out.data.assign(b.begin() + offset + header_len, b.begin() + offset + header_len + count);
+  return out;
+}
+
+uint64_t fnv1a(const std::vector<uint8_t>& v) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint8_t x : v) {
+    h ^= x;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+// Deterministic test pattern shared with the PIL script that produced the expected hashes below.
+Image8 pattern(int w, int h, int ch) {
+  Image8 im;
+  im.width = w;
+  im.height = h;
+  im.channels = ch;
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < ch; ++c) im.pixels.push_back(static_cast<uint8_t>((x * 37 + y * 71 + c * 101 + x * y * 13) % 256));
+  return im;
+}
+
+DecodedImage as_decoded(const Image8& im, PixelMode mode) {
+  DecodedImage d;
+  d.width = im.width;
+  d.height = im.height;
+  d.mode = mode;
+  d.pixels = im.pixels;
+  return d;
+}
+
+ErrorKind kind_of(const std::function<void()>& f, std::string* what = nullptr) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (what) *what = e.what();
+    return e.kind();
+  }
+  ADD_FAILURE() << "expected clipzs::Error";
+  return ErrorKind::kInternal;
+}
+
+// ---- tiny PNG writer (stored deflate blocks) for decoder edge cases ----
+uint32_t crc32_of(const uint8_t* p, size_t n, uint32_t crc = 0) {
+  crc = ~crc;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+void put32(std::vector<uint8_t>& v, uint32_t x) {
+  for (int s = 24; s >= 0; s -= 8) v.push_back(static_cast<uint8_t>(x >> s));
+}
+
+void chunk(std::vector<uint8_t>& png, const char* type, const std::vector<uint8_t>& body) {
+  put32(png, static_cast<uint32_t>(body.size()));
+  std::vector<uint8_t> tb(type, type + 4);
+  tb.insert(tb.end(), body.begin(), body.end());
+  png.insert(png.end(), tb.begin(), tb.end());
+  put32(png, crc32_of(tb.data(), tb.size()));
+}
+
+// `rows` are raw scanlines without the filter byte.
+std::vector<uint8_t> make_png(int w, int h, int bit_depth, int color_type, const std::vector<std::vector<uint8_t>>& rows,
+                              const std::vector<std::pair<std::string, std::vector<uint8_t>>>& extra_before_idat = {}) {
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  std::vector<uint8_t> ihdr;
+  put32(ihdr, w);
+  put32(ihdr, h);
+  ihdr.insert(ihdr.end(), {static_cast<uint8_t>(bit_depth), static_cast<uint8_t>(color_type), 0, 0, 0});
+  chunk(png, "IHDR", ihdr);
+  for (const auto& [type, body] : extra_before_idat) chunk(png, type.c_str(), body);
+  std::vector<uint8_t> raw;
+  for (const auto& r : rows) {
+    raw.push_back(0);
+    raw.insert(raw.end(), r.begin(), r.end());
+  }
+  std::vector<uint8_t> z = {0x78, 0x01};
+  size_t pos = 0;
+  do {
+    const size_t n = std::min<size_t>(65535, raw.size() - pos);
+    z.push_back(pos + n == raw.size() ? 1 : 0);
+    z.push_back(n & 0xff);
+    z.push_back(n >> 8);
+    z.push_back(~n & 0xff);
+    z.push_back((~n >> 8) & 0xff);
+    z.insert(z.end(), raw.begin() + pos, raw.begin() + pos + n);
+    pos += n;
+  } while (pos < raw.size());
+  uint32_t a = 1, b = 0;
+  for (uint8_t x : raw) {
+    a = (a + x) % 65521;
+    b = (b + a) % 65521;
+  }
+  put32(z, (b << 16) | a);
+  chunk(png, "IDAT", z);
+  chunk(png, "IEND", {});
+  return png;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------ reference parity
+
+TEST(ImagePreprocessReference, PixelIdenticalToPilAt224And336) {
+  SKIP_WITHOUT_REFERENCE();
+  const nlohmann::json manifest = nlohmann::json::parse(read_bytes(kPreprocessDir / "manifest.json"));
+  int checked = 0;
+  for (const auto& entry : manifest.at("images")) {
+    if (!entry.contains("outputs")) continue;
+    const std::string file = entry.at("file");
+    SCOPED_TRACE(file);
+    const DecodedImage img = clipzs::decode_image((kPreprocessDir / "images" / file).string());
+    EXPECT_EQ(img.format, entry.at("format").get<std::string>());
+    EXPECT_EQ(clipzs::pixel_mode_name(img.mode), entry.at("mode").get<std::string>());
+    EXPECT_EQ(img.width, entry.at("size")[0].get<int>());
+    EXPECT_EQ(img.height, entry.at("size")[1].get<int>());
+    std::cout << "[ parity   ] " << file << " (" << clipzs::pixel_mode_name(img.mode) << ")";
+    for (int n : {224, 336}) {
+      const NpyU8 expected = read_npy_u8(kPreprocessDir / "expected" / entry.at("outputs").at(std::to_string(n)).get<std::string>());
+      ASSERT_EQ(expected.shape, (std::vector<size_t>{static_cast<size_t>(n), static_cast<size_t>(n), 3}));
+      clipzs::PreprocessSpec spec;
+      spec.size = n;
+      const Image8 out = clipzs::preprocess(img, spec);
+      ASSERT_EQ(out.width, n);
+      ASSERT_EQ(out.height, n);
+      ASSERT_EQ(out.channels, 3);
+      size_t identical = 0;
+      int max_diff = 0;
+      for (size_t p = 0; p < static_cast<size_t>(n) * n; ++p) {
+        bool same = true;
+        for (int c = 0; c < 3; ++c) {
+          const int d = std::abs(int(out.pixels[3 * p + c]) - int(expected.data[3 * p + c]));
+          max_diff = std::max(max_diff, d);
+          same = same && d == 0;
+        }
+        identical += same;
+      }
+      std::cout << "  " << n << ": " << identical << "/" << size_t(n) * n << " identical, max|diff| " << max_diff;
+      EXPECT_EQ(identical, static_cast<size_t>(n) * n) << "at size " << n << ", max |diff| " << max_diff;
+    }
+    std::cout << "\n";
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
+}
+
+TEST(ImagePreprocessReference, BrokenFilesThrowInputErrorNamingTheFile) {
+  SKIP_WITHOUT_REFERENCE();
+  const nlohmann::json manifest = nlohmann::json::parse(read_bytes(kPreprocessDir / "manifest.json"));
+  int checked = 0;
+  for (const auto& entry : manifest.at("images")) {
+    if (!entry.contains("error")) continue;
+    const std::string path = (kPreprocessDir / "images" / entry.at("file").get<std::string>()).string();
+    std::string what;
+    EXPECT_EQ(kind_of([&] { clipzs::decode_image(path); }, &what), ErrorKind::kInput) << path;
+    EXPECT_NE(what.find(path), std::string::npos) << what;
+    EXPECT_NE(what.find("truncated"), std::string::npos) << what;
+    ++checked;
+  }
+  EXPECT_GE(checked, 1);
+}
+
+// Squash mode = Resize((n, n)) on the PIL image; hashes of PIL 9.4's output for two modes.
+TEST(ImagePreprocessReference, SquashModeMatchesPil) {
+  SKIP_WITHOUT_REFERENCE();
+  struct Case {
+    const char* file;
+    int size;
+    uint64_t pil_fnv1a;
+  };
+  for (const Case& c : {Case{"chelsea.png", 224, 0xd633825c3cf160bbull}, Case{"logo.png", 224, 0xde16205421578e1bull},
+                        Case{"coffee_wide.png", 336, 0x06ac20215f91d005ull}}) {
+    SCOPED_TRACE(c.file);
+    clipzs::PreprocessSpec spec;
+    spec.size = c.size;
+    spec.resize_mode = clipzs::ResizeMode::kSquash;
+    const Image8 out = clipzs::preprocess(clipzs::decode_image((kPreprocessDir / "images" / c.file).string()), spec);
+    EXPECT_EQ(out.width, c.size);
+    EXPECT_EQ(out.height, c.size);
+    EXPECT_EQ(fnv1a(out.pixels), c.pil_fnv1a);
+  }
+}
+
+TEST(ImagePreprocessReference, ExifOrientationRotatesOnlyWhenAsked) {
+  SKIP_WITHOUT_REFERENCE();
+  std::vector<uint8_t> jpeg = read_bytes(kPreprocessDir / "images" / "chelsea_q95_444.jpg");
+  const DecodedImage plain = clipzs::decode_image_bytes(jpeg.data(), jpeg.size(), "plain.jpg");
+  for (int orientation = 1; orientation <= 8; ++orientation) {
+    SCOPED_TRACE(orientation);
+    // APP1 "Exif\0\0" + big-endian TIFF with one IFD entry: Orientation (0x0112), SHORT, 1 value.
+    std::vector<uint8_t> tiff = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1,
+                                 0, static_cast<uint8_t>(orientation), 0, 0, 0, 0, 0, 0};
+    std::vector<uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
+    app1.insert(app1.end(), tiff.begin(), tiff.end());
+    const size_t len = app1.size() + 2;
+    std::vector<uint8_t> with = {0xFF, 0xD8, 0xFF, 0xE1, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len & 0xff)};
+    with.insert(with.end(), app1.begin(), app1.end());
+    with.insert(with.end(), jpeg.begin() + 2, jpeg.end());
+    const DecodedImage ignored = clipzs::decode_image_bytes(with.data(), with.size(), "exif.jpg");
+    EXPECT_EQ(ignored.pixels, plain.pixels);
+    clipzs::DecodeOptions opt;
+    opt.apply_exif_orientation = true;
+    const DecodedImage r = clipzs::decode_image_bytes(with.data(), with.size(), "exif.jpg", opt);
+    const bool swap = orientation >= 5;
+    ASSERT_EQ(r.width, swap ? plain.height : plain.width);
+    ASSERT_EQ(r.height, swap ? plain.width : plain.height);
+    // Where the source's top-left pixel lands, per EXIF's definition of each orientation.
+    const int W = r.width - 1, H = r.height - 1;
+    const int corner[9][2] = {{0, 0}, {0, 0}, {W, 0}, {W, H}, {0, H}, {0, 0}, {W, 0}, {W, H}, {0, H}};
+    const uint8_t* p = &r.pixels[(static_cast<size_t>(corner[orientation][1]) * r.width + corner[orientation][0]) * 3];
+    EXPECT_TRUE(std::equal(p, p + 3, plain.pixels.begin()));
+  }
+}
+
+// ------------------------------------------------------------------- resize arithmetic, synthetic
+
+TEST(ImageResize, EqualSizeIsIdentityForEveryFilter) {
+  for (int ch = 1; ch <= 4; ++ch) {
+    const Image8 im = pattern(13, 9, ch);
+    for (auto f : {Interpolation::kNearest, Interpolation::kBilinear, Interpolation::kBicubic, Interpolation::kLanczos,
+                   Interpolation::kBox, Interpolation::kHamming}) {
+      const Image8 out = clipzs::resize_like_pil(im, 13, 9, f);
+      EXPECT_EQ(out.pixels, im.pixels) << clipzs::interpolation_name(f) << " ch " << ch;
+    }
+  }
+}
+
+TEST(ImageResize, ConstantImageStaysConstant) {
+  for (int ch : {1, 3, 4}) {
+    for (int value : {0, 1, 77, 128, 254, 255}) {
+      Image8 im;
+      im.width = 37;
+      im.height = 23;
+      im.channels = ch;
+      im.pixels.assign(37 * 23 * ch, static_cast<uint8_t>(value));
+      if (ch == 4)
+        for (size_t i = 3; i < im.pixels.size(); i += 4) im.pixels[i] = 255;  // opaque: premultiply is lossless
+      for (auto f : {Interpolation::kNearest, Interpolation::kBilinear, Interpolation::kBicubic,
+                     Interpolation::kLanczos, Interpolation::kBox, Interpolation::kHamming}) {
+        for (auto [w, h] : {std::pair{5, 4}, std::pair{100, 61}, std::pair{37, 7}, std::pair{224, 224}}) {
+          const Image8 out = clipzs::resize_like_pil(im, w, h, f);
+          ASSERT_EQ(out.pixels.size(), size_t(w) * h * ch);
+          for (size_t i = 0; i < out.pixels.size(); ++i) {
+            const int expect = (ch == 4 && i % 4 == 3) ? 255 : value;
+            ASSERT_EQ(out.pixels[i], expect) << clipzs::interpolation_name(f) << " " << w << "x" << h << " ch " << ch;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ImageResize, HandComputedBilinear) {
+  // 4 -> 2 bilinear: scale 2, support 2; output 0 uses taps 0..2 with weights 3/7, 3/7, 1/7 and
+  // output 1 taps 1..3 with 1/7, 3/7, 3/7 (22-bit fixed point, +2^21, >> 22).
+  Image8 im;
+  im.width = 4;
+  im.height = 1;
+  im.channels = 1;
+  im.pixels = {0, 70, 140, 210};
+  const Image8 out = clipzs::resize_like_pil(im, 2, 1, Interpolation::kBilinear);
+  EXPECT_EQ(out.pixels, (std::vector<uint8_t>{50, 160}));
+}
+
+// FNV-1a of the bytes of PIL 9.4 `Image.frombytes(mode, (7, 5), pattern(7, 5, ch)).resize(size, filter)`
+// with mode L, LA, RGB, RGBA for 1..4 channels.
+TEST(ImageResize, MatchesPilOnSyntheticPattern) {
+  struct Case {
+    int ch;
+    Interpolation f;
+    int w, h;
+    uint64_t pil;
+  };
+  const Case cases[] = {
+      {1, Interpolation::kNearest, 3, 4, 0x96026a2d63ea1ea3ull},
+      {1, Interpolation::kNearest, 11, 2, 0x833e6e3d72a25615ull},
+      {1, Interpolation::kNearest, 7, 9, 0x909dd017f55fbe1aull},
+      {1, Interpolation::kNearest, 16, 12, 0x890b2951f65d812bull},
+      {1, Interpolation::kBilinear, 3, 4, 0xac65b6040a467572ull},
+      {1, Interpolation::kBilinear, 11, 2, 0x955949a4cc3af92cull},
+      {1, Interpolation::kBilinear, 7, 9, 0x7f60ae52996f8a9aull},
+      {1, Interpolation::kBilinear, 16, 12, 0xe7223632b5ec59b4ull},
+      {1, Interpolation::kBicubic, 3, 4, 0xd08807a0d887e5c9ull},
+      {1, Interpolation::kBicubic, 11, 2, 0xd052b808693260d3ull},
+      {1, Interpolation::kBicubic, 7, 9, 0x633bc83eb4a8d158ull},
+      {1, Interpolation::kBicubic, 16, 12, 0xb3d36bcc5024db91ull},
+      {1, Interpolation::kLanczos, 3, 4, 0xdb261c9fa749e28full},
+      {1, Interpolation::kLanczos, 11, 2, 0x6ec513da17f4f887ull},
+      {1, Interpolation::kLanczos, 7, 9, 0x94227acda41c6751ull},
+      {1, Interpolation::kLanczos, 16, 12, 0x8f771a7b32f8b512ull},
+      {1, Interpolation::kBox, 3, 4, 0x6b8de9b26154f371ull},
+      {1, Interpolation::kBox, 11, 2, 0x13df7ef67d024e56ull},
+      {1, Interpolation::kBox, 7, 9, 0x909dd017f55fbe1aull},
+      {1, Interpolation::kBox, 16, 12, 0x890b2951f65d812bull},
+      {1, Interpolation::kHamming, 3, 4, 0xa75f555ea2b03520ull},
+      {1, Interpolation::kHamming, 11, 2, 0x38f53cb21f050f64ull},
+      {1, Interpolation::kHamming, 7, 9, 0x0118d5c465eaaddcull},
+      {1, Interpolation::kHamming, 16, 12, 0xe53e4f00783cd371ull},
+      {2, Interpolation::kNearest, 3, 4, 0x5f2c1b7da1a41147ull},
+      {2, Interpolation::kNearest, 11, 2, 0xbf0db107db86bbc7ull},
+      {2, Interpolation::kNearest, 7, 9, 0x7a3159d2e72907f8ull},
+      {2, Interpolation::kNearest, 16, 12, 0xa1a2ab8c85af2db3ull},
+      {2, Interpolation::kBilinear, 3, 4, 0x09e1a5ccfc47b58full},
+      {2, Interpolation::kBilinear, 11, 2, 0x37b836b90ab6971eull},
+      {2, Interpolation::kBilinear, 7, 9, 0x2d254a6f58f9725eull},
+      {2, Interpolation::kBilinear, 16, 12, 0x058b5c3a196d831bull},
+      {2, Interpolation::kBicubic, 3, 4, 0x73a9e5513616a10full},
+      {2, Interpolation::kBicubic, 11, 2, 0xd7f3e699dcd19242ull},
+      {2, Interpolation::kBicubic, 7, 9, 0x3d8ea174ac16f9eeull},
+      {2, Interpolation::kBicubic, 16, 12, 0x7f7f5654c2afaf05ull},
+      {2, Interpolation::kLanczos, 3, 4, 0x451ef72ffc16163full},
+      {2, Interpolation::kLanczos, 11, 2, 0x48ddff2df1aba007ull},
+      {2, Interpolation::kLanczos, 7, 9, 0x621ee59a1af18f6full},
+      {2, Interpolation::kLanczos, 16, 12, 0xa717d9bbe3196bc1ull},
+      {2, Interpolation::kBox, 3, 4, 0x2a0a44cd14bd0920ull},
+      {2, Interpolation::kBox, 11, 2, 0xe4fff0052f4e15ddull},
+      {2, Interpolation::kBox, 7, 9, 0x47af07f85b470b03ull},
+      {2, Interpolation::kBox, 16, 12, 0xf5d6257b78b7203aull},
+      {2, Interpolation::kHamming, 3, 4, 0x671a2b9f58893a37ull},
+      {2, Interpolation::kHamming, 11, 2, 0x294ce81f017d96a5ull},
+      {2, Interpolation::kHamming, 7, 9, 0x0dce0ccef18dae86ull},
+      {2, Interpolation::kHamming, 16, 12, 0x54829b320e1a7521ull},
+      {3, Interpolation::kNearest, 3, 4, 0x4d0f23faea1ecf97ull},
+      {3, Interpolation::kNearest, 11, 2, 0xd0c1a565d26043cfull},
+      {3, Interpolation::kNearest, 7, 9, 0xe8ee041d6ba8e2abull},
+      {3, Interpolation::kNearest, 16, 12, 0xd33b932acbad0e33ull},
+      {3, Interpolation::kBilinear, 3, 4, 0xf8c765b26611acddull},
+      {3, Interpolation::kBilinear, 11, 2, 0x3e9d080d31074521ull},
+      {3, Interpolation::kBilinear, 7, 9, 0xbba08248082dd39aull},
+      {3, Interpolation::kBilinear, 16, 12, 0x3a61f197e5990f14ull},
+      {3, Interpolation::kBicubic, 3, 4, 0xca0d97cee36bd439ull},
+      {3, Interpolation::kBicubic, 11, 2, 0x6a9fcdc984c79e0dull},
+      {3, Interpolation::kBicubic, 7, 9, 0x541eb709019849e3ull},
+      {3, Interpolation::kBicubic, 16, 12, 0xc43f3073313eaa51ull},
+      {3, Interpolation::kLanczos, 3, 4, 0xedaa14517b6fc597ull},
+      {3, Interpolation::kLanczos, 11, 2, 0x6b750b6719c698efull},
+      {3, Interpolation::kLanczos, 7, 9, 0xb110705bc0d5449dull},
+      {3, Interpolation::kLanczos, 16, 12, 0xf0fe5eb2b389a2f6ull},
+      {3, Interpolation::kBox, 3, 4, 0xa841c01038d67df2ull},
+      {3, Interpolation::kBox, 11, 2, 0x51b7b31f55357c62ull},
+      {3, Interpolation::kBox, 7, 9, 0xe8ee041d6ba8e2abull},
+      {3, Interpolation::kBox, 16, 12, 0xd33b932acbad0e33ull},
+      {3, Interpolation::kHamming, 3, 4, 0xad0b8e19a1e07359ull},
+      {3, Interpolation::kHamming, 11, 2, 0x8cb9cde19669b703ull},
+      {3, Interpolation::kHamming, 7, 9, 0x8e3f05cd77bd3257ull},
+      {3, Interpolation::kHamming, 16, 12, 0xff9dd6deba1b2c5full},
+      {4, Interpolation::kNearest, 3, 4, 0xfc8d57f6af2157f3ull},
+      {4, Interpolation::kNearest, 11, 2, 0x0ecc9039531ff433ull},
+      {4, Interpolation::kNearest, 7, 9, 0x4620cb9b5ae60cffull},
+      {4, Interpolation::kNearest, 16, 12, 0x92d9749506837dc3ull},
+      {4, Interpolation::kBilinear, 3, 4, 0x4dc7db9831ed84b4ull},
+      {4, Interpolation::kBilinear, 11, 2, 0x8840a69681b95ddfull},
+      {4, Interpolation::kBilinear, 7, 9, 0xf1ee1d6a98b43514ull},
+      {4, Interpolation::kBilinear, 16, 12, 0x7fa352c1dec14a24ull},
+      {4, Interpolation::kBicubic, 3, 4, 0x685875436c2bfb66ull},
+      {4, Interpolation::kBicubic, 11, 2, 0xb0221b3c85a3cc21ull},
+      {4, Interpolation::kBicubic, 7, 9, 0x21bec20d9bf1af66ull},
+      {4, Interpolation::kBicubic, 16, 12, 0x907120499df1d97bull},
+      {4, Interpolation::kLanczos, 3, 4, 0x5ebc5431fc9d7780ull},
+      {4, Interpolation::kLanczos, 11, 2, 0x4d3d1dd101826292ull},
+      {4, Interpolation::kLanczos, 7, 9, 0xb681a6d5ff278640ull},
+      {4, Interpolation::kLanczos, 16, 12, 0x621341fb3fa71ecaull},
+      {4, Interpolation::kBox, 3, 4, 0x79d4e46a4042f68bull},
+      {4, Interpolation::kBox, 11, 2, 0x2b1f35aeb7fcc055ull},
+      {4, Interpolation::kBox, 7, 9, 0x386e563795f977d9ull},
+      {4, Interpolation::kBox, 16, 12, 0xf1ab60999530dfaeull},
+      {4, Interpolation::kHamming, 3, 4, 0x97acd92fff435335ull},
+      {4, Interpolation::kHamming, 11, 2, 0xa2a5e7200f3c39f5ull},
+      {4, Interpolation::kHamming, 7, 9, 0x585753b96df363deull},
+      {4, Interpolation::kHamming, 16, 12, 0x926e961b04dbc884ull},
+  };
+  for (const Case& c : cases) {
+    const Image8 out = clipzs::resize_like_pil(pattern(7, 5, c.ch), c.w, c.h, c.f);
+    EXPECT_EQ(fnv1a(out.pixels), c.pil) << "ch " << c.ch << " " << clipzs::interpolation_name(c.f) << " -> " << c.w
+                                        << "x" << c.h;
+  }
+}
+
+TEST(ImageResize, NearestSamplesAccumulatedCentres) {
+  // 10 -> 224: source index of output x is floor((x + 0.5) * 10 / 224) here (no ties).
+  Image8 im;
+  im.width = 10;
+  im.height = 1;
+  im.channels = 1;
+  for (int i = 0; i < 10; ++i) im.pixels.push_back(static_cast<uint8_t>(i * 10));
+  const Image8 out = clipzs::resize_like_pil(im, 224, 1, Interpolation::kNearest);
+  for (int x = 0; x < 224; ++x) EXPECT_EQ(out.pixels[x], static_cast<int>((x + 0.5) * 10 / 224) * 10) << x;
+}
+
+TEST(ImageResize, RejectsBadArguments) {
+  Image8 im = pattern(4, 4, 3);
+  EXPECT_EQ(kind_of([&] { clipzs::resize_like_pil(im, 0, 4, Interpolation::kBicubic); }), ErrorKind::kUsage);
+  im.channels = 5;
+  EXPECT_EQ(kind_of([&] { clipzs::resize_like_pil(im, 2, 2, Interpolation::kBicubic); }), ErrorKind::kUsage);
+}
+
+// --------------------------------------------------------------------------- names and options
+
+TEST(ImagePreprocess, InterpolationNames) {
+  for (auto f : {Interpolation::kNearest, Interpolation::kBilinear, Interpolation::kBicubic, Interpolation::kLanczos,
+                 Interpolation::kBox, Interpolation::kHamming}) {
+    EXPECT_EQ(clipzs::parse_interpolation(clipzs::interpolation_name(f)), f);
+  }
+  EXPECT_EQ(clipzs::parse_interpolation("BICUBIC"), Interpolation::kBicubic);
+  std::string what;
+  EXPECT_EQ(kind_of([] { clipzs::parse_interpolation("cubic"); }, &what), ErrorKind::kUsage);
+  EXPECT_NE(what.find("cubic"), std::string::npos);
+  EXPECT_EQ(kind_of([] { clipzs::parse_interpolation(""); }), ErrorKind::kUsage);
+  EXPECT_EQ(clipzs::parse_resize_mode("squash"), clipzs::ResizeMode::kSquash);
+  EXPECT_EQ(clipzs::parse_resize_mode("shortest"), clipzs::ResizeMode::kShortest);
+  EXPECT_EQ(kind_of([] { clipzs::parse_resize_mode("crop"); }), ErrorKind::kUsage);
+}
+
+TEST(ImagePreprocess, SquashResizesBothSidesToSize) {
+  const Image8 im = pattern(40, 20, 3);
+  clipzs::PreprocessSpec spec;
+  spec.size = 16;
+  spec.resize_mode = clipzs::ResizeMode::kSquash;
+  const Image8 out = clipzs::preprocess(as_decoded(im, PixelMode::kRGB), spec);
+  EXPECT_EQ(out.pixels, clipzs::resize_like_pil(im, 16, 16, Interpolation::kBicubic).pixels);
+}
+
+TEST(ImagePreprocess, ShortestSideThenCentreCrop) {
+  // 40x20 -> Resize(16) = 32x16, crop offset round((32-16)/2) = 8.
+  const Image8 im = pattern(40, 20, 3);
+  clipzs::PreprocessSpec spec;
+  spec.size = 16;
+  const Image8 out = clipzs::preprocess(as_decoded(im, PixelMode::kRGB), spec);
+  const Image8 full = clipzs::resize_like_pil(im, 32, 16, Interpolation::kBicubic);
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x)
+      for (int c = 0; c < 3; ++c) ASSERT_EQ(out.pixels[(y * 16 + x) * 3 + c], full.pixels[(y * 32 + x + 8) * 3 + c]);
+  // Odd excess: 21x16 -> crop 16 at round(2.5) = 2 (half to even), 23 -> round(3.5) = 4.
+  for (auto [w, off] : {std::pair{21, 2}, std::pair{23, 4}}) {
+    const Image8 src = pattern(w, 16, 1);
+    const Image8 o = clipzs::preprocess(as_decoded(src, PixelMode::kL), spec);
+    for (int x = 0; x < 16; ++x) ASSERT_EQ(o.pixels[x * 3], src.pixels[x + off]) << w;
+  }
+}
+
+TEST(ImagePreprocess, PaletteAndBilevelUseNearestAndConvert) {
+  DecodedImage p;
+  p.width = 2;
+  p.height = 1;
+  p.mode = PixelMode::kP;
+  p.pixels = {1, 2};
+  p.palette.assign(768, 0);
+  for (int i = 0; i < 256; ++i) p.palette[3 * i] = p.palette[3 * i + 1] = p.palette[3 * i + 2] = static_cast<uint8_t>(i);
+  p.palette[3] = 10, p.palette[4] = 20, p.palette[5] = 30;
+  p.palette[6] = 200, p.palette[7] = 100, p.palette[8] = 0;
+  clipzs::PreprocessSpec spec;
+  spec.size = 4;
+  const Image8 out = clipzs::preprocess(p, spec);  // 2x1 -> 8x4 nearest -> crop x 2..5
+  const std::vector<uint8_t> left = {10, 20, 30}, right = {200, 100, 0};
+  for (int x = 0; x < 4; ++x) {
+    const auto& want = x < 2 ? left : right;
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), out.pixels.begin() + x * 3)) << x;
+  }
+  DecodedImage b = p;
+  b.mode = PixelMode::k1;
+  b.palette.clear();
+  b.pixels = {0, 255};
+  const Image8 ob = clipzs::preprocess(b, spec);
+  EXPECT_EQ(ob.pixels[0], 0);
+  EXPECT_EQ(ob.pixels[3 * 3], 255);
+}
+
+TEST(ImagePreprocess, NormalizeMatchesToTensorNormalize) {
+  clipzs::PreprocessSpec spec;
+  spec.size = 2;
+  Image8 rgb;
+  rgb.width = rgb.height = 2;
+  rgb.pixels = {0, 0, 0, 255, 255, 255, 128, 64, 32, 1, 2, 3};
+  std::vector<float> out(12);
+  clipzs::normalize_chw(rgb, spec, out.data());
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 4; ++i)
+      EXPECT_EQ(out[c * 4 + i], (static_cast<float>(rgb.pixels[i * 3 + c]) / 255.0f - spec.mean[c]) / spec.std[c]);
+  EXPECT_NEAR(out[0], -0.48145466f / 0.26862954f, 1e-6);
+}
+
+// ------------------------------------------------------------------------------------ decoding
+
+TEST(ImageDecode, ZeroByteAndMissingAndNonImageFilesAreInputErrors) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "clipzs_image_test";
+  fs::create_directories(dir);
+  const fs::path empty = dir / "empty.jpg";
+  std::ofstream(empty).close();
+  std::string what;
+  EXPECT_EQ(kind_of([&] { clipzs::decode_image(empty.string()); }, &what), ErrorKind::kInput);
+  EXPECT_NE(what.find(empty.string()), std::string::npos) << what;
+  EXPECT_EQ(kind_of([&] { clipzs::decode_image((dir / "missing.png").string()); }, &what), ErrorKind::kInput);
+  EXPECT_NE(what.find("missing.png"), std::string::npos) << what;
+  const fs::path text = dir / "notes.png";
+  std::ofstream(text) << "just some text, not an image\n";
+  EXPECT_EQ(kind_of([&] { clipzs::decode_image(text.string()); }, &what), ErrorKind::kInput);
+  EXPECT_NE(what.find(text.string()), std::string::npos) << what;
+  EXPECT_EQ(kind_of([&] { clipzs::decode_image(dir.string()); }), ErrorKind::kInput);
+  // A JPEG signature followed by garbage, and a PNG cut inside IDAT.
+  const std::vector<uint8_t> bad_jpeg = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x02, 0x12, 0x34};
+  EXPECT_EQ(kind_of([&] { clipzs::decode_image_bytes(bad_jpeg.data(), bad_jpeg.size(), "bad.jpg"); }), ErrorKind::kInput);
+  std::vector<std::vector<uint8_t>> rows(8, std::vector<uint8_t>(8 * 3, 7));
+  std::vector<uint8_t> png = make_png(8, 8, 8, 2, rows);
+  EXPECT_NO_THROW(clipzs::decode_image_bytes(png.data(), png.size(), "ok.png"));
+  png.resize(png.size() - 12 - 40);
+  EXPECT_EQ(kind_of([&] { clipzs::decode_image_bytes(png.data(), png.size(), "cut.png"); }, &what), ErrorKind::kInput);
+  EXPECT_NE(what.find("cut.png"), std::string::npos) << what;
+  fs::remove_all(dir);
+}
+
+TEST(ImageDecode, PngModesAsPilSeesThem) {
+  // Palette with 2 entries, 2-bit indices, tRNS: stays "P"; undefined entries are a grey ramp.
+  {
+    const std::vector<uint8_t> png = make_png(4, 1, 2, 3, {{0b00011011}},
+                                              {{"PLTE", {10, 20, 30, 40, 50, 60}}, {"tRNS", {0}}});
+    const DecodedImage d = clipzs::decode_image_bytes(png.data(), png.size(), "p.png");
+    EXPECT_EQ(d.mode, PixelMode::kP);
+    EXPECT_EQ(d.pixels, (std::vector<uint8_t>{0, 1, 2, 3}));
+    ASSERT_EQ(d.palette.size(), 768u);
+    EXPECT_EQ(d.palette[3], 40);
+    EXPECT_EQ(d.palette[6], 2);
+    EXPECT_EQ(d.palette[9 + 2], 3);
+  }
+  // 1-bit grey -> "1" with 0/255; 4-bit grey -> "L" scaled by 17.
+  {
+    const std::vector<uint8_t> png = make_png(8, 1, 1, 0, {{0b10100000}});
+    const DecodedImage d = clipzs::decode_image_bytes(png.data(), png.size(), "b.png");
+    EXPECT_EQ(d.mode, PixelMode::k1);
+    EXPECT_EQ(d.pixels, (std::vector<uint8_t>{255, 0, 255, 0, 0, 0, 0, 0}));
+    const std::vector<uint8_t> png4 = make_png(2, 1, 4, 0, {{0x1F}});
+    const DecodedImage d4 = clipzs::decode_image_bytes(png4.data(), png4.size(), "g4.png");
+    EXPECT_EQ(d4.mode, PixelMode::kL);
+    EXPECT_EQ(d4.pixels, (std::vector<uint8_t>{17, 255}));
+  }
+  // Grey+alpha stays "LA"; 16-bit RGB keeps the high byte.
+  {
+    const std::vector<uint8_t> png = make_png(1, 1, 8, 4, {{9, 200}});
+    const DecodedImage d = clipzs::decode_image_bytes(png.data(), png.size(), "la.png");
+    EXPECT_EQ(d.mode, PixelMode::kLA);
+    EXPECT_EQ(d.pixels, (std::vector<uint8_t>{9, 200}));
+    const std::vector<uint8_t> png16 = make_png(1, 1, 16, 2, {{0x12, 0xFF, 0xAB, 0x01, 0x00, 0x80}});
+    const DecodedImage d16 = clipzs::decode_image_bytes(png16.data(), png16.size(), "rgb16.png");
+    EXPECT_EQ(d16.mode, PixelMode::kRGB);
+    EXPECT_EQ(d16.pixels, (std::vector<uint8_t>{0x12, 0xAB, 0x00}));
+  }
+  // eXIf orientation 6 on a 2x1 image -> 1x2 when asked.
+  {
+    const std::vector<uint8_t> exif = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0};
+    const std::vector<uint8_t> png = make_png(2, 1, 8, 0, {{5, 6}}, {{"eXIf", exif}});
+    EXPECT_EQ(clipzs::decode_image_bytes(png.data(), png.size(), "e.png").width, 2);
+    clipzs::DecodeOptions opt;
+    opt.apply_exif_orientation = true;
+    const DecodedImage d = clipzs::decode_image_bytes(png.data(), png.size(), "e.png", opt);
+    EXPECT_EQ(d.width, 1);
+    EXPECT_EQ(d.height, 2);
+    EXPECT_EQ(d.pixels, (std::vector<uint8_t>{5, 6}));
+  }
+}
+
+// BMP goes through OpenCV, but keeps PIL's modes: a colour table makes "P" (nearest-neighbour resize),
+// an identity grey table "L".
+TEST(ImageDecode, BmpColourTablesKeepPilModes) {
+  auto make_bmp = [](const std::vector<uint32_t>& table, const std::vector<uint8_t>& idx, int w, int h) {
+    auto le = [](std::vector<uint8_t>& v, uint32_t x, int n) {
+      for (int i = 0; i < n; ++i) v.push_back(static_cast<uint8_t>(x >> (8 * i)));
+    };
+    const int row = (w + 3) & ~3;
+    const uint32_t offset = 14 + 40 + 4 * static_cast<uint32_t>(table.size());
+    std::vector<uint8_t> b = {'B', 'M'};
+    le(b, offset + row * h, 4);
+    le(b, 0, 4);
+    le(b, offset, 4);
+    le(b, 40, 4);
+    le(b, w, 4);
+    le(b, h, 4);
+    le(b, 1, 2);
+    le(b, 8, 2);
+    le(b, 0, 4);
+    le(b, row * h, 4);
+    le(b, 2835, 4);
+    le(b, 2835, 4);
+    le(b, static_cast<uint32_t>(table.size()), 4);
+    le(b, 0, 4);
+    for (uint32_t rgb : table) le(b, rgb, 4);  // stored B, G, R, 0 = 0x00RRGGBB little-endian
+    for (int y = h - 1; y >= 0; --y) {         // bottom-up rows
+      for (int x = 0; x < row; ++x) b.push_back(x < w ? idx[y * w + x] : 0);
+    }
+    return b;
+  };
+  const std::vector<uint8_t> idx = {0, 1, 2, 1, 2, 0};
+  const std::vector<uint8_t> colour = make_bmp({0xff0000, 0x00ff00, 0x0000ff}, idx, 3, 2);
+  const DecodedImage p = clipzs::decode_image_bytes(colour.data(), colour.size(), "p.bmp");
+  EXPECT_EQ(p.format, "BMP");
+  EXPECT_EQ(p.mode, PixelMode::kP);
+  EXPECT_EQ(p.pixels, idx);
+  ASSERT_EQ(p.palette.size(), 768u);
+  EXPECT_EQ(p.palette[3 * 1 + 1], 255);
+  const std::vector<uint8_t> grey = make_bmp({0x000000, 0x010101, 0x020202}, idx, 3, 2);
+  const DecodedImage l = clipzs::decode_image_bytes(grey.data(), grey.size(), "l.bmp");
+  EXPECT_EQ(l.mode, PixelMode::kL);
+  EXPECT_EQ(l.pixels, idx);
+}
+
+TEST(ImagePreprocess, RgbaIsResizedPremultiplied) {
+  // Half-transparent red next to transparent green: premultiplied resizing must not bleed the green.
+  Image8 im;
+  im.width = 2;
+  im.height = 1;
+  im.channels = 4;
+  im.pixels = {255, 0, 0, 255, 0, 255, 0, 0};
+  const Image8 out = clipzs::resize_like_pil(im, 4, 1, Interpolation::kBilinear);
+  for (int x = 0; x < 4; ++x) {
+    if (out.pixels[x * 4 + 3] == 0) continue;
+    EXPECT_EQ(out.pixels[x * 4 + 1], 0) << x;
+  }
+}
