@@ -20,12 +20,34 @@ if [ ! -f "$BUNDLE/bundle.json" ]; then
   [ -f "$vocab" ] || vocab=tests/fixtures/bundles/tiny-vit/tiny_merges.txt
   $PY scripts/make_test_bundle.py --arch vit-b32 --seed 0 --vocab "$vocab" --out "$BUNDLE" >&2
 fi
+# Image sets: "imagenet-like" (default): each real photo of ../shared/reference/preprocess/images (or
+# Fashion-MNIST, if that folder is absent) resized by PIL to 500 px on the long side and saved as a
+# JPEG (quality 90, 4:2:0), the typical size and format of ImageNet validation images; "reference": those
+# files as they are (PNGs and JPEGs up to 3000x2000, much more decoding per image).
+IMAGE_SET=${IMAGE_SET:-imagenet-like}
 SRC=../shared/reference/preprocess/images
 if [ -d "$SRC" ]; then
-  ls "$SRC"/*.jpg "$SRC"/*.png | grep -v truncated > "$OUT/pool.txt"
+  ls "$SRC"/*.jpg "$SRC"/*.png | grep -v truncated > "$OUT/source.txt"
 else
-  $PY scripts/fmnist_to_images.py --out "$OUT/fmnist" --per-class 30 >&2
-  find "$OUT/fmnist" -name '*.png' | sort > "$OUT/pool.txt"
+  $PY scripts/fmnist_to_images.py --out "$OUT/fmnist" --per-class 3 >&2
+  find "$OUT/fmnist" -name '*.png' | sort > "$OUT/source.txt"
+fi
+if [ "$IMAGE_SET" = "imagenet-like" ]; then
+  mkdir -p "$OUT/imagenet-like"
+  $PY - "$OUT/source.txt" "$OUT/imagenet-like" > "$OUT/pool.txt" <<'PYEOF'
+import sys, os
+from PIL import Image
+for line in open(sys.argv[1]):
+    src = line.strip()
+    im = Image.open(src).convert("RGB")
+    scale = 500 / max(im.size)
+    im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BICUBIC)
+    dst = os.path.join(sys.argv[2], os.path.splitext(os.path.basename(src))[0] + ".jpg")
+    im.save(dst, quality=90, subsampling="4:2:0")
+    print(os.path.abspath(dst))
+PYEOF
+else
+  cp "$OUT/source.txt" "$OUT/pool.txt"
 fi
 # N paths, cycling through the pool (the page cache holds the files: decoding is what is measured).
 $PY - "$OUT/pool.txt" "$N" > "$OUT/list.txt" <<'PYEOF'
@@ -37,7 +59,7 @@ PYEOF
 run() { echo "+ $*" >&2; "$@"; }
 {
   echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "# N=$N threads=$THREADS batch=$BATCH bundle=$BUNDLE"
+  echo "# N=$N threads=$THREADS batch=$BATCH bundle=$BUNDLE image_set=$IMAGE_SET"
   run build/embed_model_bound "$BUNDLE" --dtype fp32 --threads "$THREADS" --batch $BATCH --batches 4
   run $PY scripts/reference_embed.py --bundle "$BUNDLE" --mode model-bound --threads "$THREADS" --batch-size $BATCH --num-images 128
   run $PY scripts/reference_embed.py --bundle "$BUNDLE" --images "$OUT/list.txt" --out "$OUT/python_fp32.npy" \

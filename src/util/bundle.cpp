@@ -137,8 +137,9 @@ BundleInfo load_bundle_info(const std::string& dir, bool verify_hashes) {
 ClipTokenizer load_bundle_tokenizer(const BundleInfo& bundle) {
   if (bundle.tokenizer_kind == "hf_bpe")
     return ClipTokenizer::from_hf_files(bundle.path_of(bundle.vocab_file), bundle.path_of(bundle.merges_file));
-  return ClipTokenizer::from_merges_file(bundle.path_of(bundle.vocab_file),
-                                         static_cast<int>(bundle.vocab_size - 512 - 2));
+  // vocab = 256 byte tokens + 256 end-of-word byte tokens + merges + 2 specials.
+  const int num_merges = bundle.json["text"].value("num_merges", static_cast<int>(bundle.vocab_size - 512 - 2));
+  return ClipTokenizer::from_merges_file(bundle.path_of(bundle.vocab_file), num_merges);
 }
 
 }  // namespace clipzs
