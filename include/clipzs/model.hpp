@@ -30,6 +30,7 @@ struct RuntimeOptions {
   int threads = 0;             // LibTorch intra-op threads; 0 keeps LibTorch's default
   bool load_image = true;      // load image_encoder.pt
   bool load_text = true;       // load text_encoder.pt
+  bool warmup = false;         // two forwards of one blank image at load (keeps JIT set-up out of timings)
 };
 
 // Sets LibTorch's intra-op thread count (process-wide).

