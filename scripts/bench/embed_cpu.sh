@@ -91,5 +91,5 @@ summary["fp32_embed_vs_python_pipeline"] = summary["clipzs_embed_fp32"] / summar
 summary["bf16_embed_vs_python_pipeline"] = summary["clipzs_embed_bf16"] / summary["python_pipeline_fp32"]
 summary["min_cosine_clipzs_fp32_vs_python_fp32"] = float(cos(c32, p32).min())
 summary["min_cosine_clipzs_bf16_vs_fp32"] = float(cos(c16, c32).min())
-print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}, indent=1))
+print(json.dumps({k: (round(v, 7 if "cosine" in k else 4) if isinstance(v, float) else v) for k, v in summary.items()}, indent=1))
 PYEOF
