@@ -73,6 +73,9 @@ struct ClassPrompts {
 // Throws Error(kInput) naming the file and key/line on malformed input.
 ClassPrompts load_class_prompts(const std::string& classes_file, const std::string& templates_file,
                                 const std::string& dataset, const std::string& cupl_prompts = {});
+// The same from class names already in hand (e.g. a CoOp split's).
+ClassPrompts build_class_prompts(std::vector<std::string> classnames, const std::string& templates_file,
+                                 const std::string& dataset, const std::string& cupl_prompts = {});
 
 struct EmbedTextsOptions {
   int batch_size = 256;

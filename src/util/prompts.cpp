@@ -82,8 +82,13 @@ std::string fill_template(const std::string& tmpl, const std::string& name) {
 
 ClassPrompts load_class_prompts(const std::string& classes_file, const std::string& templates_file,
                                 const std::string& dataset, const std::string& cupl_prompts) {
+  return build_class_prompts(string_list(classes_file, dataset, "class names"), templates_file, dataset, cupl_prompts);
+}
+
+ClassPrompts build_class_prompts(std::vector<std::string> classnames, const std::string& templates_file,
+                                 const std::string& dataset, const std::string& cupl_prompts) {
   ClassPrompts out;
-  out.classnames = string_list(classes_file, dataset, "class names");
+  out.classnames = std::move(classnames);
   std::vector<std::string> templates{"{c}"};
   if (!templates_file.empty()) {
     templates = string_list(templates_file, dataset, "templates");

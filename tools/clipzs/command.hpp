@@ -21,6 +21,8 @@ void register_embed(CLI::App& app, Action& action);
 void register_info(CLI::App& app, Action& action);
 void register_tokenize(CLI::App& app, Action& action);
 void register_preprocess(CLI::App& app, Action& action);
+void register_infer(CLI::App& app, Action& action);
+void register_eval(CLI::App& app, Action& action);
 
 // Exit codes (docs/exit-codes.md).
 int exit_code_for(ErrorKind kind) noexcept;

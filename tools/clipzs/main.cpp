@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   register_info(app, action);
   register_tokenize(app, action);
   register_preprocess(app, action);
+  register_infer(app, action);
+  register_eval(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,162 @@
+#include "classify_common.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "clipzs/dataset.hpp"
+#include "clipzs/files.hpp"
+#include "clipzs/inputs.hpp"
+#include "clipzs/model.hpp"
+#include "clipzs/store.hpp"
+
+namespace clipzs::cli {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+void add_classify_options(CLI::App* sub, ClassifyOptions& o) {
+  sub->add_option("--model", o.model, "Model bundle folder")->check(CLI::ExistingDirectory);
+  sub->add_option("--classes", o.classes, "Class names: CLIP_benchmark JSON {dataset: [...]} or one per line")->check(CLI::ExistingFile);
+  sub->add_option("--templates", o.templates, "Prompt templates with {c}: CLIP_benchmark JSON or one per line")->check(CLI::ExistingFile);
+  sub->add_option("--dataset", o.dataset, "Key to read from JSON class/template files (e.g. imagenet1k)");
+  sub->add_option("--cupl", o.cupl, "CuPL-style JSON {classname: [prompts]}")->check(CLI::ExistingFile);
+  sub->add_option("--input", o.input, "Images: a folder (class subfolders give labels), a text list, or a CSV path[,label]");
+  sub->add_option("--store", o.store, "An image embedding store made by `clipzs embed images` (instead of --input)");
+  sub->add_option("--coop-split", o.coop_split, "A CoOp split_zhou_*.json file (with --image-root and --split)")->check(CLI::ExistingFile);
+  sub->add_option("--split", o.split, "Split of --coop-split: train, val or test")->capture_default_str();
+  sub->add_option("--image-root", o.image_root, "Folder the paths of --coop-split are relative to");
+  sub->add_option("--image-store", o.image_store, "Where to keep the image embeddings of --input (default: the cache)");
+  sub->add_option("--cache-dir", o.cache_dir, "Cache for class and image embeddings (default ~/.cache/clipzs)");
+  sub->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
+  sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16, fp16 (GPU)")->capture_default_str();
+  sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)");
+  sub->add_option("--batch-size", o.batch_size, "Images per forward")->capture_default_str();
+  sub->add_option("--workers", o.workers, "Decode threads (0: automatic)");
+  sub->add_option("--method", o.method, "Classifier over the embeddings (zeroshot)")->capture_default_str();
+  sub->add_flag("--no-progress", o.no_progress, "No progress line on stderr");
+}
+
+std::string cache_dir(const std::string& option) {
+  if (!option.empty()) return option;
+  if (const char* v = std::getenv("CLIPZS_CACHE_DIR"); v && *v) return v;
+  if (const char* v = std::getenv("XDG_CACHE_HOME"); v && *v) return (fs::path(v) / "clipzs").string();
+  if (const char* v = std::getenv("HOME"); v && *v) return (fs::path(v) / ".cache" / "clipzs").string();
+  return ".clipzs-cache";
+}
+
+namespace {
+
+Matrix matrix_of(Store& store) {
+  Matrix m;
+  m.rows = store.rows;
+  m.cols = store.dim;
+  m.data = std::move(store.embeddings);
+  return m;
+}
+
+RuntimeOptions runtime_of(const ClassifyOptions& o, bool image, bool text) {
+  RuntimeOptions r;
+  r.device = o.device;
+  r.dtype = parse_dtype(o.dtype);
+  r.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  r.load_image = image;
+  r.load_text = text;
+  r.warmup = image;
+  return r;
+}
+
+bool reusable(const std::string& dir, const json& expect_run) {
+  if (!fs::exists(fs::path(dir) / "manifest.json")) return false;
+  try {
+    json m = json::parse(read_file((fs::path(dir) / "manifest.json").string()));
+    for (const char* key : {"bundle_sha256", "inputs_sha256", "model_dtype"})
+      if (m["run"].value(key, "") != expect_run.value(key, "")) return false;
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+ClassifyData load_classify_data(const ClassifyOptions& o) {
+  if (o.method != "zeroshot")
+    throw Error(ErrorKind::kUsage, "--method " + o.method + " is not available in this version",
+                "use --method zeroshot; InMaP, X-MoRe and relation transition come with `clipzs adapt`");
+  if (o.model.empty()) throw Error(ErrorKind::kUsage, "--model is required");
+  if (o.classes.empty() && o.coop_split.empty()) throw Error(ErrorKind::kUsage, "--classes is required");
+  const int sources = !o.input.empty() + !o.store.empty() + !o.coop_split.empty();
+  if (sources != 1) throw Error(ErrorKind::kUsage, "give exactly one of --input, --store or --coop-split");
+  ClassifyData d;
+  d.bundle = load_bundle_info(o.model);
+  const std::string cache = cache_dir(o.cache_dir);
+
+  // Class proxies, cached by bundle + precision + class names + prompts.
+  ClassPrompts prompts = o.classes.empty()  // a CoOp split alone: its own class names
+                             ? build_class_prompts(coop_classnames(o.coop_split), o.templates, o.dataset, o.cupl)
+                             : load_class_prompts(o.classes, o.templates, o.dataset, o.cupl);
+  d.classnames = prompts.classnames;
+  for (const auto& dup : duplicate_classnames(d.classnames))
+    spdlog::warn("class name '{}' appears more than once in {}; both are kept", dup, o.classes);
+  json key = {{"bundle", d.bundle.bundle_sha256}, {"dtype", o.dtype}, {"classes", prompts.classnames}, {"prompts", prompts.prompts}};
+  const std::string key_text = key.dump();
+  d.text_store = (fs::path(cache) / "text" / sha256_bytes(key_text.data(), key_text.size()).substr(0, 24)).string();
+  if (!fs::exists(fs::path(d.text_store) / "manifest.json")) {
+    spdlog::info("embedding {} classes into {}", prompts.classnames.size(), d.text_store);
+    ClipModel model = ClipModel::load(d.bundle, runtime_of(o, false, true));
+    ClipTokenizer tokenizer = load_bundle_tokenizer(d.bundle);
+    EmbedTextsOptions options;
+    options.open_mode.overwrite = true;
+    options.cancel = &interrupt_flag();
+    embed_texts(model, tokenizer, prompts, d.text_store, options, {});
+  } else {
+    spdlog::info("class embeddings from cache {}", d.text_store);
+  }
+  Store text_store = read_store(d.text_store);
+  d.classes = matrix_of(text_store);
+
+  // Image embeddings.
+  if (!o.store.empty()) {
+    d.image_store = o.store;
+  } else {
+    std::vector<ImageInput> inputs = !o.input.empty() ? list_image_inputs(o.input)
+                                                       : list_coop_split(o.coop_split, o.split, o.image_root);
+    json run = {{"bundle_sha256", d.bundle.bundle_sha256}, {"inputs_sha256", listing_fingerprint(inputs)}, {"model_dtype", o.dtype}};
+    const std::string run_text = run.dump();
+    d.image_store = !o.image_store.empty()
+                        ? o.image_store
+                        : (fs::path(cache) / "images" / sha256_bytes(run_text.data(), run_text.size()).substr(0, 24)).string();
+    if (reusable(d.image_store, run)) {
+      spdlog::info("image embeddings from {}", d.image_store);
+    } else {
+      const bool partial = fs::exists(fs::path(d.image_store) / "run.json");
+      spdlog::info("embedding {} images into {}{}", inputs.size(), d.image_store, partial ? " (resuming)" : "");
+      ClipModel model = ClipModel::load(d.bundle, runtime_of(o, true, false));
+      EmbedImagesOptions options;
+      options.batch_size = o.batch_size;
+      options.workers = o.workers;
+      options.open_mode.resume = partial;
+      options.open_mode.overwrite = !partial;
+      options.cancel = &interrupt_flag();
+      embed_images(model, inputs, d.image_store, options, make_progress("embed", o.no_progress));
+      finish_progress();
+    }
+  }
+  Store image_store = read_store(d.image_store);
+  d.image_manifest = image_store.manifest;
+  const std::string store_bundle = image_store.manifest.value("bundle", json::object()).value("sha256", "");
+  if (store_bundle != d.bundle.bundle_sha256)
+    throw Error(ErrorKind::kInput,
+                "the image store '" + d.image_store + "' was made by bundle '" +
+                    image_store.manifest.value("bundle", json::object()).value("name", "?") + "', not by '" + d.bundle.name + "'",
+                "embed the images with the same --model, or pass that model");
+  d.records = std::move(image_store.records);
+  d.images = matrix_of(image_store);
+  d.failed.resize(d.records.size());
+  for (size_t i = 0; i < d.records.size(); ++i) d.failed[i] = d.records[i].value("status", "ok") != "ok";
+  return d;
+}
+
+}  // namespace clipzs::cli

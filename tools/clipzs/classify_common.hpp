@@ -1,0 +1,45 @@
+// What `infer` and `eval` share: options for the class list and the images, and getting both as
+// embeddings (from stores, or embedding them into cached stores first).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "clipzs/bundle.hpp"
+#include "clipzs/classify.hpp"
+#include "clipzs/embed.hpp"
+#include "command.hpp"
+
+namespace clipzs::cli {
+
+struct ClassifyOptions {
+  std::string model, classes, templates, dataset, cupl;
+  std::string input, store, coop_split, split = "test", image_root, image_store;
+  std::string cache_dir;
+  std::string device = "cpu", dtype = "fp32";
+  int threads = 0, batch_size = 32, workers = 0;
+  std::string method = "zeroshot";
+  bool no_progress = false;
+};
+
+void add_classify_options(CLI::App* sub, ClassifyOptions& o);
+
+struct ClassifyData {
+  BundleInfo bundle;
+  std::vector<std::string> classnames;
+  Matrix classes;                       // C x D class proxies
+  std::string text_store;
+  Matrix images;                        // N x D
+  std::vector<nlohmann::json> records;  // rows.jsonl of the image store
+  std::vector<bool> failed;             // rows whose image could not be read
+  std::string image_store;
+  nlohmann::json image_manifest;
+};
+
+// Loads or computes the class proxies and the image embeddings described by `o`.
+ClassifyData load_classify_data(const ClassifyOptions& o);
+
+// The cache folder: --cache-dir, else $CLIPZS_CACHE_DIR, $XDG_CACHE_HOME/clipzs, or ~/.cache/clipzs.
+std::string cache_dir(const std::string& option);
+
+}  // namespace clipzs::cli

@@ -1,0 +1,167 @@
+// `clipzs eval`: accuracy of a classifier on a labelled image set, one results JSON per run in
+// CLIP_benchmark's metric names; `clipzs eval summarize` turns many of them into a CSV and a table.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "classify_common.hpp"
+#include "clipzs/dataset.hpp"
+#include "clipzs/files.hpp"
+#include "clipzs/metrics.hpp"
+#include "clipzs/model.hpp"
+
+namespace clipzs::cli {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string hostname() {
+  char buffer[256] = {0};
+  return ::gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";
+}
+
+std::string fmt4(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4f", v);
+  return b;
+}
+
+void summarize(const std::vector<std::string>& files, const std::string& csv_out, const std::string& md_out) {
+  if (files.empty()) throw Error(ErrorKind::kUsage, "give results JSON files to summarize");
+  std::string csv = "file,dataset,model,pretrained,method,split,acc1,acc5,mean_per_class_recall,evaluated\n";
+  std::string md = "| dataset | model | method | split | acc1 | acc5 | mean per-class recall | n |\n|---|---|---|---|---:|---:|---:|---:|\n";
+  for (const auto& f : files) {
+    json r;
+    try {
+      r = json::parse(read_file(f));
+      const json& m = r.at("metrics");
+      const json& c = r.value("context", json::object());
+      const std::string method = c.value("method", "zeroshot"), split = c.value("split", "");
+      csv += f + "," + r.value("dataset", "") + "," + r.value("model", "") + "," + r.value("pretrained", "") + "," + method + "," +
+             split + "," + fmt4(m.at("acc1").get<double>()) + "," + fmt4(m.at("acc5").get<double>()) + "," +
+             fmt4(m.at("mean_per_class_recall").get<double>()) + "," + std::to_string(r.value("counts", json::object()).value("evaluated", 0)) + "\n";
+      md += "| " + r.value("dataset", "") + " | " + r.value("model", "") + " | " + method + " | " + split + " | " +
+            fmt4(100 * m.at("acc1").get<double>()) + " | " + fmt4(100 * m.at("acc5").get<double>()) + " | " +
+            fmt4(100 * m.at("mean_per_class_recall").get<double>()) + " | " +
+            std::to_string(r.value("counts", json::object()).value("evaluated", 0)) + " |\n";
+    } catch (const json::exception& e) {
+      throw Error(ErrorKind::kInput, "'" + f + "' is not a clipzs eval results file: " + e.what());
+    }
+  }
+  if (!csv_out.empty()) write_file_atomic(csv_out, csv);
+  if (!md_out.empty()) write_file_atomic(md_out, md);
+  if (md_out.empty()) std::fwrite(md.data(), 1, md.size(), stdout);
+  if (!csv_out.empty() || !md_out.empty())
+    spdlog::info("{} results summarised{}{}", files.size(), csv_out.empty() ? "" : " into " + csv_out,
+                 md_out.empty() ? "" : " and " + md_out);
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app, Action& action) {
+  static ClassifyOptions o;
+  static std::string out, label_rule = "auto", dataset_name;
+  static bool skip_existing = false;
+  CLI::App* sub = app.add_subcommand("eval", "Accuracy on a labelled image set (acc1, acc5, mean per-class recall)");
+  add_classify_options(sub, o);
+  sub->add_option("--out", out, "Results JSON file");
+  sub->add_option("--label-rule", label_rule, "How labels map to classes: auto, name, index, sorted")->capture_default_str();
+  sub->add_option("--dataset-name", dataset_name, "Dataset name in the results (default: --dataset, else the input's name)");
+  sub->add_flag("--skip-existing", skip_existing, "Do nothing if --out already holds a results file");
+
+  static std::vector<std::string> files;
+  static std::string csv_out, md_out;
+  CLI::App* summary = sub->add_subcommand("summarize", "Merge results JSON files into a CSV and a Markdown table");
+  summary->add_option("files", files, "Results JSON files")->required();
+  summary->add_option("--csv", csv_out, "CSV output");
+  summary->add_option("--markdown", md_out, "Markdown output (default: stdout)");
+  summary->callback([&action] { action = [] { summarize(files, csv_out, md_out); }; });
+
+  sub->callback([&action, summary] {
+    if (summary->parsed()) return;
+    action = [] {
+      if (out.empty()) throw Error(ErrorKind::kUsage, "--out is required");
+      if (skip_existing && fs::exists(out)) {
+        json previous = json::parse(read_file(out), nullptr, false);
+        if (!previous.is_discarded() && previous.contains("metrics")) {
+          spdlog::info("{} exists, skipped (--skip-existing)", out);
+          print_summary({{"command", "eval"}, {"out", out}, {"skipped", true}, {"metrics", previous["metrics"]}});
+          return;
+        }
+        spdlog::warn("{} exists but is not a results file; evaluating again", out);
+      }
+      ClassifyData d = load_classify_data(o);
+      std::vector<std::string> labels, paths;
+      for (const auto& r : d.records) {
+        labels.push_back(r.value("label", ""));
+        paths.push_back(r.value("path", ""));
+      }
+      ResolvedLabels resolved = resolve_labels(labels, paths, d.classnames, parse_label_rule(label_rule));
+      for (const auto& w : resolved.warnings) spdlog::warn("{}", w);
+      const auto start = std::chrono::steady_clock::now();
+      Predictions p = predict_top_k(d.images, d.classes, d.bundle.logit_scale, 5, d.failed);
+      ClassificationMetrics m = compute_metrics(resolved.ids, p, static_cast<int64_t>(d.classnames.size()));
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const int64_t failed = std::count(d.failed.begin(), d.failed.end(), true);
+      if (failed) spdlog::warn("{} images could not be read and are not evaluated", failed);
+
+      const int64_t c = static_cast<int64_t>(d.classnames.size());
+      json per_class = json::array();
+      json confusion = json::array();
+      for (int64_t i = 0; i < c; ++i) {
+        per_class.push_back({{"class", d.classnames[static_cast<size_t>(i)]},
+                             {"count", m.class_count[static_cast<size_t>(i)]},
+                             {"recall", m.per_class_recall[static_cast<size_t>(i)]}});
+        confusion.push_back(std::vector<int64_t>(m.confusion.begin() + i * c, m.confusion.begin() + (i + 1) * c));
+      }
+      std::string name = !dataset_name.empty() ? dataset_name : !o.dataset.empty() ? o.dataset
+                       : fs::path(!o.input.empty() ? o.input : !o.store.empty() ? o.store : o.coop_split).filename().string();
+      json result = {
+          {"dataset", name},
+          {"model", d.bundle.name},
+          {"pretrained", d.bundle.source},
+          {"task", "zeroshot_classification"},
+          {"language", "en"},
+          {"metrics", {{"acc1", m.acc1}, {"acc5", m.acc5}, {"mean_per_class_recall", m.mean_per_class_recall}}},
+          {"counts", {{"rows", p.rows}, {"evaluated", m.evaluated}, {"unreadable", failed}, {"classes", c}}},
+          {"per_class", per_class},
+          {"confusion_matrix", confusion},
+          {"context",
+           {{"tool", "clipzs"},
+            {"clipzs_version", CLIPZS_VERSION},
+            {"created", utc_timestamp()},
+            {"bundle", {{"name", d.bundle.name}, {"sha256", d.bundle.bundle_sha256}, {"path", o.model}}},
+            {"method", o.method},
+            {"parameters", {{"logit_scale", d.bundle.logit_scale}, {"model_dtype", o.dtype}, {"label_rule", label_rule_name(resolved.rule)}}},
+            {"classes_file", o.classes},
+            {"templates_file", o.templates},
+            {"dataset_key", o.dataset},
+            {"split", o.coop_split.empty() ? "" : o.split},
+            {"input", !o.input.empty() ? o.input : !o.store.empty() ? o.store : o.coop_split},
+            {"image_store", d.image_store},
+            {"class_store", d.text_store},
+            {"classify_seconds", seconds},
+            {"hardware", {{"host", hostname()}, {"cpu", cpu_model()}, {"cores", std::thread::hardware_concurrency()},
+                          {"device", o.device}, {"torch", torch_build_info()}}}}},
+      };
+      if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
+      write_file_atomic(out, result.dump(1) + "\n");
+      print_summary({{"command", "eval"}, {"out", out}, {"metrics", result["metrics"]}, {"evaluated", m.evaluated}});
+    };
+  });
+}
+
+}  // namespace clipzs::cli
