@@ -34,9 +34,10 @@ Predictions predict_top_k(const Matrix& images, const Matrix& classes, float log
   for (int64_t begin = 0; begin < images.rows; begin += chunk) {
     const int64_t n = std::min(chunk, images.rows - begin);
     torch::Tensor x = torch::from_blob(const_cast<float*>(images.row(begin)), {n, images.cols}, torch::kFloat);
-    torch::Tensor probs = torch::softmax(torch::mm(x, w) * logit_scale, 1);
-    auto top = probs.topk(out.k, 1);
-    torch::Tensor values = std::get<0>(top).contiguous();
+    torch::Tensor logits = torch::mm(x, w).mul_(logit_scale);
+    auto top = logits.topk(out.k, 1);
+    // Only the top-k probabilities are kept: exp(logit - logsumexp) avoids writing a full softmax.
+    torch::Tensor values = (std::get<0>(top) - logits.logsumexp(1, true)).exp_().contiguous();
     torch::Tensor indices = std::get<1>(top).contiguous();
     const float* v = values.data_ptr<float>();
     const int64_t* ix = indices.data_ptr<int64_t>();

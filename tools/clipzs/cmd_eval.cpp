@@ -33,16 +33,18 @@ std::string hostname() {
   return ::gethostname(buffer, sizeof buffer - 1) == 0 ? buffer : "unknown";
 }
 
-std::string fmt4(double v) {
+std::string fixed(double v, int digits) {
   char b[32];
-  std::snprintf(b, sizeof b, "%.4f", v);
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
   return b;
 }
+std::string fmt4(double v) { return fixed(v, 4); }
+std::string pct(double v) { return fixed(100 * v, 2); }
 
 void summarize(const std::vector<std::string>& files, const std::string& csv_out, const std::string& md_out) {
   if (files.empty()) throw Error(ErrorKind::kUsage, "give results JSON files to summarize");
   std::string csv = "file,dataset,model,pretrained,method,split,acc1,acc5,mean_per_class_recall,evaluated\n";
-  std::string md = "| dataset | model | method | split | acc1 | acc5 | mean per-class recall | n |\n|---|---|---|---|---:|---:|---:|---:|\n";
+  std::string md = "| dataset | model | method | split | acc1 % | acc5 % | mean per-class recall % | n |\n|---|---|---|---|---:|---:|---:|---:|\n";
   for (const auto& f : files) {
     json r;
     try {
@@ -54,8 +56,8 @@ void summarize(const std::vector<std::string>& files, const std::string& csv_out
              split + "," + fmt4(m.at("acc1").get<double>()) + "," + fmt4(m.at("acc5").get<double>()) + "," +
              fmt4(m.at("mean_per_class_recall").get<double>()) + "," + std::to_string(r.value("counts", json::object()).value("evaluated", 0)) + "\n";
       md += "| " + r.value("dataset", "") + " | " + r.value("model", "") + " | " + method + " | " + split + " | " +
-            fmt4(100 * m.at("acc1").get<double>()) + " | " + fmt4(100 * m.at("acc5").get<double>()) + " | " +
-            fmt4(100 * m.at("mean_per_class_recall").get<double>()) + " | " +
+            pct(m.at("acc1").get<double>()) + " | " + pct(m.at("acc5").get<double>()) + " | " +
+            pct(m.at("mean_per_class_recall").get<double>()) + " | " +
             std::to_string(r.value("counts", json::object()).value("evaluated", 0)) + " |\n";
     } catch (const json::exception& e) {
       throw Error(ErrorKind::kInput, "'" + f + "' is not a clipzs eval results file: " + e.what());
