@@ -12,7 +12,7 @@ if [ "${1:-}" = "--per-class" ]; then PER_CLASS=$2; fi
 OUT=${DEMO_OUT:-demo-out}
 MODEL=${CLIPZS_MODEL:-tests/fixtures/bundles/tiny-vit}
 bash scripts/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPZS_BUILD_TESTS=OFF >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$(nproc)" --target clipzs
 rm -rf "$OUT/images"
 /usr/bin/python3 scripts/fmnist_to_images.py --out "$OUT/images" --per-class "$PER_CLASS" >&2

@@ -9,7 +9,7 @@ bash scripts/install-deps.sh
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-      -DCLIPZS_CXX_STANDARD="${CLIPZS_CXX_STANDARD:-17}" >/dev/null
+      -DCLIPZS_CXX_STANDARD="${CLIPZS_CXX_STANDARD:-17}" -DCLIPZS_BUILD_TESTS=ON >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS"
 cd "$BUILD_DIR"
 ctest --output-on-failure -j "$JOBS" "$@"

@@ -1,0 +1,73 @@
+// InMaP (Qian, Xu, Hu, NeurIPS 2023): vision proxies learned from unlabeled target images, following the
+// official implementation (idstcv/InMaP main.py) step by step and in its order of operations.
+//
+// Shapes (float32, row-major Matrix):
+//   features X      n x d, rows L2-normalised (callers normalise; see check_features)
+//   text proxies Wt d x C, columns L2-normalised (the prompt-ensemble classifier, transposed)
+//   labels / probabilities  n x C
+//   vision proxies W        d x C, columns L2-normalised
+// Algorithm: S = X Wt; pseudo labels Y = sinkhorn(S) (or softmax(S / tau_t) for the ablation); rows of Y
+// whose max is > alpha become one-hot; W starts at Wt and takes `iters_proxy` full-batch gradient steps
+// on the mean cross-entropy of softmax(X W / tau_i) against Y, lr halved for good whenever the gradient's
+// Frobenius norm grows, columns renormalised after each step. Prediction: argmax_c (X W).
+// No randomness: the same inputs and thread count give the same result.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "clipzs/classify.hpp"
+
+namespace clipzs {
+
+struct InMaPOptions {
+  double tau_t = 0.01;     // temperature of the text-proxy pseudo labels
+  double tau_i = 0.04;     // temperature of the vision-proxy softmax
+  double alpha = 0.6;      // rows with max pseudo-probability > alpha become one-hot
+  double gamma = 0.0;      // Sinkhorn class prior: 0 uniform, > 0 (predicted mass)^gamma
+  double lr = 10.0;        // initial step
+  int iters_proxy = 2000;  // gradient steps
+  int iters_sinkhorn = 20;
+  bool use_sinkhorn = true;
+  // Fast mode: bf16 operands for the two large matrix products (fp32 accumulation and element-wise
+  // work); measured to stay within 0.2 points of exact mode (docs/methods/inmap.md).
+  bool fast = false;
+  int loss_every = 10;     // compute the loss every k-th step (it costs a log over n x C); 0: never
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct InMaPStep {
+  int iteration = 0;
+  double grad_norm = 0;
+  double lr = 0;     // step used at this iteration (after any halving)
+  double loss = -1;  // mean cross-entropy before the step; -1 when not computed
+};
+
+struct InMaPResult {
+  Matrix vision_proxies;           // d x C
+  Matrix pseudo_labels;            // n x C, before the one-hot thresholding (Sinkhorn or softmax output)
+  std::vector<int64_t> predictions;       // argmax X W, n
+  std::vector<int64_t> text_predictions;  // argmax X Wt, n
+  std::vector<InMaPStep> log;
+  double seconds = 0;
+};
+
+// Softmax(scores / tau_t) refined by `iters` Sinkhorn iterations (official `sinkhorn()`).
+Matrix inmap_sinkhorn(const Matrix& scores, double tau_t, double gamma, int iters);
+
+// The whole method. Throws Error(kInput) on shape mismatch or non-finite values (naming the row),
+// Error(kInterrupted) when `cancel` is set.
+InMaPResult run_inmap(const Matrix& features, const Matrix& text_proxies, const InMaPOptions& options);
+
+// Validates features: throws Error(kInput) naming the first row with NaN/Inf; L2-normalises rows whose
+// norm is off by more than 1e-3 and returns how many were normalised (callers warn).
+int64_t check_and_normalize_features(Matrix& features, const std::string& what);
+
+Matrix transpose(const Matrix& m);
+std::vector<int64_t> argmax_rows(const Matrix& features, const Matrix& proxies_dxc);
+double accuracy(const std::vector<int64_t>& predictions, const std::vector<int64_t>& labels);
+
+}  // namespace clipzs
