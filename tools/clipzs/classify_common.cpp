@@ -8,7 +8,9 @@
 
 #include "clipzs/dataset.hpp"
 #include "clipzs/files.hpp"
+#include "clipzs/inmap.hpp"
 #include "clipzs/inputs.hpp"
+#include "clipzs/npy.hpp"
 #include "clipzs/model.hpp"
 #include "clipzs/store.hpp"
 
@@ -34,7 +36,8 @@ void add_classify_options(CLI::App* sub, ClassifyOptions& o) {
   sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)");
   sub->add_option("--batch-size", o.batch_size, "Images per forward")->capture_default_str();
   sub->add_option("--workers", o.workers, "Decode threads (0: automatic)");
-  sub->add_option("--method", o.method, "Classifier over the embeddings (zeroshot)")->capture_default_str();
+  sub->add_option("--method", o.method, "Classifier over the embeddings: zeroshot, or inmap with --state")->capture_default_str();
+  sub->add_option("--state", o.state, "State folder of an adapted method (clipzs adapt inmap --out)");
   sub->add_flag("--no-progress", o.no_progress, "No progress line on stderr");
 }
 
@@ -81,18 +84,60 @@ bool reusable(const std::string& dir, const json& expect_run) {
 
 }  // namespace
 
+// The three sources of ClassifyData, in the order load_classify_data() uses them.
+void load_method_state(const ClassifyOptions& o, ClassifyData& d);
+void load_text_proxies(const ClassifyOptions& o, const std::string& cache, ClassifyData& d);
+void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyData& d);
+
 ClassifyData load_classify_data(const ClassifyOptions& o) {
-  if (o.method != "zeroshot")
-    throw Error(ErrorKind::kUsage, "--method " + o.method + " is not available in this version",
-                "use --method zeroshot; InMaP, X-MoRe and relation transition come with `clipzs adapt`");
+  if (o.method != "zeroshot" && o.method != "inmap")
+    throw Error(ErrorKind::kUsage, "--method " + o.method + " is not available in this version", "use zeroshot or inmap");
+  if (o.method == "inmap" && o.state.empty())
+    throw Error(ErrorKind::kUsage, "--method inmap needs --state (the folder written by `clipzs adapt inmap`)");
   if (o.model.empty()) throw Error(ErrorKind::kUsage, "--model is required");
-  if (o.classes.empty() && o.coop_split.empty()) throw Error(ErrorKind::kUsage, "--classes is required");
+  if (o.method == "zeroshot" && o.classes.empty() && o.coop_split.empty()) throw Error(ErrorKind::kUsage, "--classes is required");
   const int sources = !o.input.empty() + !o.store.empty() + !o.coop_split.empty();
   if (sources != 1) throw Error(ErrorKind::kUsage, "give exactly one of --input, --store or --coop-split");
   ClassifyData d;
   d.bundle = load_bundle_info(o.model);
   const std::string cache = cache_dir(o.cache_dir);
 
+  if (o.method == "inmap") {
+    load_method_state(o, d);
+  } else {
+    load_text_proxies(o, cache, d);
+  }
+  load_images(o, cache, d);
+  return d;
+}
+
+void load_method_state(const ClassifyOptions& o, ClassifyData& d) {
+  const fs::path dir(o.state);
+  if (!fs::exists(dir / "state.json"))
+    throw Error(ErrorKind::kInput, "'" + o.state + "' is not a method state folder (no state.json)", "make it with `clipzs adapt inmap --out`");
+  try {
+    d.method_state = json::parse(read_file((dir / "state.json").string()));
+  } catch (const json::parse_error& e) {
+    throw Error(ErrorKind::kInput, (dir / "state.json").string() + " is damaged: " + e.what());
+  }
+  if (d.method_state.value("method", "") != o.method)
+    throw Error(ErrorKind::kInput, "'" + o.state + "' holds a " + d.method_state.value("method", "?") + " state, not " + o.method);
+  const std::string sha = d.method_state.value("bundle_sha256", "");
+  if (!sha.empty() && sha != d.bundle.bundle_sha256)
+    throw Error(ErrorKind::kInput, "the state '" + o.state + "' was learned on embeddings of another model bundle",
+                "pass the --model the state was made with");
+  NpyArray proxies = read_npy((dir / "vision_proxies.npy").string());
+  if (proxies.shape.size() != 2) throw Error(ErrorKind::kInput, (dir / "vision_proxies.npy").string() + " is not d x C");
+  d.classes = transpose(Matrix{proxies.shape[0], proxies.shape[1], proxies.to_float()});
+  d.classnames = d.method_state.value("classnames", std::vector<std::string>{});
+  if (static_cast<int64_t>(d.classnames.size()) != d.classes.rows)
+    throw Error(ErrorKind::kInput, (dir / "state.json").string() + " lists " + std::to_string(d.classnames.size()) +
+                                       " class names for " + std::to_string(d.classes.rows) + " proxies");
+  // InMaP's proxies were trained under softmax(x.w / tau_i): that temperature gives their probabilities.
+  d.logit_scale = static_cast<float>(1.0 / d.method_state["parameters"].value("tau_i", 0.01));
+}
+
+void load_text_proxies(const ClassifyOptions& o, const std::string& cache, ClassifyData& d) {
   // Class proxies, cached by bundle + precision + class names + prompts.
   ClassPrompts prompts = o.classes.empty()  // a CoOp split alone: its own class names
                              ? build_class_prompts(coop_classnames(o.coop_split), o.templates, o.dataset, o.cupl)
@@ -116,8 +161,10 @@ ClassifyData load_classify_data(const ClassifyOptions& o) {
   }
   Store text_store = read_store(d.text_store);
   d.classes = matrix_of(text_store);
+  d.logit_scale = d.bundle.logit_scale;
+}
 
-  // Image embeddings.
+void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyData& d) {
   if (!o.store.empty()) {
     d.image_store = o.store;
   } else {
@@ -156,7 +203,6 @@ ClassifyData load_classify_data(const ClassifyOptions& o) {
   d.images = matrix_of(image_store);
   d.failed.resize(d.records.size());
   for (size_t i = 0; i < d.records.size(); ++i) d.failed[i] = d.records[i].value("status", "ok") != "ok";
-  return d;
 }
 
 }  // namespace clipzs::cli

@@ -19,6 +19,7 @@ struct ClassifyOptions {
   std::string device = "cpu", dtype = "fp32";
   int threads = 0, batch_size = 32, workers = 0;
   std::string method = "zeroshot";
+  std::string state;  // --method inmap: the folder written by `clipzs adapt inmap`
   bool no_progress = false;
 };
 
@@ -28,6 +29,8 @@ struct ClassifyData {
   BundleInfo bundle;
   std::vector<std::string> classnames;
   Matrix classes;                       // C x D class proxies
+  float logit_scale = 100.0f;           // softmax temperature for probabilities
+  nlohmann::json method_state = nlohmann::json::object();  // state.json of an adapted method (empty for zeroshot)
   std::string text_store;
   Matrix images;                        // N x D
   std::vector<nlohmann::json> records;  // rows.jsonl of the image store

@@ -114,7 +114,7 @@ void register_eval(CLI::App& app, Action& action) {
       ResolvedLabels resolved = resolve_labels(labels, paths, d.classnames, parse_label_rule(label_rule));
       for (const auto& w : resolved.warnings) spdlog::warn("{}", w);
       const auto start = std::chrono::steady_clock::now();
-      Predictions p = predict_top_k(d.images, d.classes, d.bundle.logit_scale, 5, d.failed);
+      Predictions p = predict_top_k(d.images, d.classes, d.logit_scale, 5, d.failed);
       ClassificationMetrics m = compute_metrics(resolved.ids, p, static_cast<int64_t>(d.classnames.size()));
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const int64_t failed = std::count(d.failed.begin(), d.failed.end(), true);
@@ -135,7 +135,7 @@ void register_eval(CLI::App& app, Action& action) {
           {"dataset", name},
           {"model", d.bundle.name},
           {"pretrained", d.bundle.source},
-          {"task", "zeroshot_classification"},
+          {"task", "zeroshot_classification"},  // InMaP is label-free too: still zero-shot in CLIP_benchmark's terms
           {"language", "en"},
           {"metrics", {{"acc1", m.acc1}, {"acc5", m.acc5}, {"mean_per_class_recall", m.mean_per_class_recall}}},
           {"counts", {{"rows", p.rows}, {"evaluated", m.evaluated}, {"unreadable", failed}, {"classes", c}}},
@@ -147,7 +147,8 @@ void register_eval(CLI::App& app, Action& action) {
             {"created", utc_timestamp()},
             {"bundle", {{"name", d.bundle.name}, {"sha256", d.bundle.bundle_sha256}, {"path", o.model}}},
             {"method", o.method},
-            {"parameters", {{"logit_scale", d.bundle.logit_scale}, {"model_dtype", o.dtype}, {"label_rule", label_rule_name(resolved.rule)}}},
+            {"parameters", {{"logit_scale", d.logit_scale}, {"model_dtype", o.dtype}, {"label_rule", label_rule_name(resolved.rule)},
+                            {"method_state", o.state}, {"method_parameters", d.method_state.value("parameters", json::object())}}},
             {"classes_file", o.classes},
             {"templates_file", o.templates},
             {"dataset_key", o.dataset},

@@ -73,7 +73,7 @@ void register_infer(CLI::App& app, Action& action) {
         names.clear();
         for (int64_t k : keep) names.push_back(d.classnames[static_cast<size_t>(k)]);
       }
-      Predictions p = predict_top_k(d.images, classes, d.bundle.logit_scale, top_k, d.failed);
+      Predictions p = predict_top_k(d.images, classes, d.logit_scale, top_k, d.failed);
       const bool csv = out.size() >= 4 && out.compare(out.size() - 4, 4, ".csv") == 0;
       std::string text;
       if (csv) {

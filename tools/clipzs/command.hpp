@@ -23,6 +23,7 @@ void register_tokenize(CLI::App& app, Action& action);
 void register_preprocess(CLI::App& app, Action& action);
 void register_infer(CLI::App& app, Action& action);
 void register_eval(CLI::App& app, Action& action);
+void register_adapt(CLI::App& app, Action& action);
 
 // Exit codes (docs/exit-codes.md).
 int exit_code_for(ErrorKind kind) noexcept;

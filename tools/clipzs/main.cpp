@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   register_preprocess(app, action);
   register_infer(app, action);
   register_eval(app, action);
+  register_adapt(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
