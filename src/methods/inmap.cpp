@@ -130,19 +130,14 @@ InMaPResult run_inmap(const Matrix& features, const Matrix& text_proxies, const 
   torch::Tensor logits = torch::empty({n, text_proxies.cols}, torch::kFloat);
   torch::Tensor prob = torch::empty_like(logits);
   torch::Tensor grad = torch::empty_like(base);
-  torch::Tensor x_fast, xt_fast;
-  if (o.fast) {
-    x_fast = x.to(torch::kBFloat16);
-    xt_fast = x_fast.t();
-  }
   double lr = o.lr;
   double previous_norm = std::numeric_limits<double>::infinity();
+  int still = 0;
   result.log.reserve(static_cast<size_t>(o.iters_proxy));
   for (int it = 0; it < o.iters_proxy; ++it) {
     if (o.cancel && o.cancel->load()) throw Error(ErrorKind::kInterrupted, "InMaP interrupted at iteration " + std::to_string(it));
     // prob = softmax(X W / tau_i); the official code divides, then takes the softmax.
-    if (o.fast) logits = torch::mm(x_fast, w.to(torch::kBFloat16)).to(torch::kFloat);
-    else torch::mm_out(logits, x, w);
+    torch::mm_out(logits, x, w);
     logits.div_(o.tau_i);
     torch::softmax_out(prob, logits, 1);
     InMaPStep step;
@@ -155,8 +150,7 @@ InMaPResult run_inmap(const Matrix& features, const Matrix& text_proxies, const 
       step.loss = (lse - yz) / static_cast<double>(n);
     }
     // grad = X^T prob - X^T Y
-    if (o.fast) grad = torch::mm(xt_fast, prob.to(torch::kBFloat16)).to(torch::kFloat).sub_(base);
-    else torch::mm_out(grad, xt, prob).sub_(base);  // two roundings, as in the reference
+    torch::mm_out(grad, xt, prob).sub_(base);  // two roundings, as in the reference
     const double norm = grad.norm().item<double>();
     if (norm > previous_norm) lr /= 2.0;
     previous_norm = norm;
@@ -164,8 +158,19 @@ InMaPResult run_inmap(const Matrix& features, const Matrix& text_proxies, const 
     step.lr = lr;
     result.log.push_back(step);
     // Scale, then subtract (not a fused multiply-add): the reference's rounding.
+    torch::Tensor before = o.fast ? w.clone() : torch::Tensor();
     w.sub_(grad.mul_(lr / (static_cast<double>(n) * o.tau_i)));
     w.div_(w.norm(2, 0, true).clamp_min(1e-12));  // F.normalize(dim=0)
+    if (o.fast) {
+      // Once the halvings have made lr tiny, the remaining steps no longer move W: stop after
+      // `kStillSteps` steps in a row that change no entry by more than fast_tolerance.
+      constexpr int kStillSteps = 20;
+      still = (w - before).abs().max().item<double>() < o.fast_tolerance ? still + 1 : 0;
+      if (still >= kStillSteps) {
+        result.stopped_early_at = it + 1;
+        break;
+      }
+    }
   }
   result.vision_proxies = to_matrix(w);
   result.predictions = to_vector(torch::mm(x, w).argmax(1));

@@ -61,7 +61,7 @@ void register_adapt(CLI::App& app, Action& action) {
   sub->add_option("--sinkhorn-iters", o.iters_sinkhorn, "Sinkhorn iterations")->capture_default_str();
   sub->add_flag("--no-sinkhorn", no_sinkhorn, "Softmax pseudo labels without Sinkhorn refinement");
   sub->add_flag("--no-ablation", no_ablation, "Skip the second run without Sinkhorn that the official script reports");
-  sub->add_flag("--fast", o.fast, "bf16 operands for the two large matrix products (docs/methods/inmap.md)");
+  sub->add_flag("--fast", o.fast, "Stop once the proxies no longer move (docs/methods/inmap.md)");
   sub->add_option("--loss-every", o.loss_every, "Log the loss every k steps (0: never)")->capture_default_str();
   sub->add_option("--threads", threads, "LibTorch threads (0: all cores)");
   sub->callback([&action] {
@@ -199,6 +199,7 @@ void register_adapt(CLI::App& app, Action& action) {
       state["metrics"] = metrics;
       state["seconds"] = result.seconds + ablation.seconds;
       state["final_lr"] = result.log.empty() ? o.lr : result.log.back().lr;
+      state["steps_taken"] = static_cast<int64_t>(result.log.size());
       state["files"] = {{"vision_proxies.npy", "d x C float32, unit columns: the classifier"},
                         {"predictions.npy", "int64 per input row (-1: unreadable image)"},
                         {"text_proxies.npy", "d x C float32, the initialisation"},
