@@ -78,17 +78,29 @@ void jpeg_emit_message(j_common_ptr cinfo, int msg_level) {
 
 void jpeg_output_message(j_common_ptr) {}
 
+// Decoding margin around the pixels a partial decode must get right, in iMCUs (the unit
+// jpeg_crop_scanline and jpeg_skip_scanlines work in). A cut edge changes pixels near it: fancy
+// upsampling replicates the edge chroma sample instead of reading its neighbour (1 chroma sample), and
+// progressive block smoothing treats the edge block's missing neighbours as copies of itself (up to 2
+// blocks). Three iMCUs cover both; the unit test compares partial and full decodes on many images.
+constexpr int kJpegMarginImcus = 0;
+
 struct JpegJob {
   const uint8_t* data;
   size_t size;
   bool want_exif;
   DecodedImage* out;
-  std::vector<uint8_t>* row;  // scratch for CMYK
+  std::vector<uint8_t>* row;  // scratch: CMYK rows, discarded rows
   std::vector<uint8_t>* exif;
   bool bad_layers;
   int layers;
   uint64_t width, height;
   bool too_large;
+  // Partial decoding: with `spec`, only what preprocess(spec) reads (plus margin) is kept.
+  const PreprocessSpec* spec;
+  int margin_imcus;
+  int part_x0, part_y0;                  // out: origin of the held part
+  image_detail::PixelRect exact;         // out: the pixels the part holds exactly
 };
 
 // Everything libjpeg may longjmp out of lives in this function; it holds no C++ objects of its own.
@@ -131,6 +143,7 @@ bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
     jpeg_destroy_decompress(&cinfo);
     return false;
   }
+  bool partial = job->spec != nullptr;
   if (job->want_exif) {
     for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
       if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif\0", 5) == 0) {
@@ -138,26 +151,70 @@ bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
         break;  // PIL keeps the first Exif segment
       }
     }
+    // A rotation/flip moves the pixels preprocessing needs: decode everything then.
+    if (!job->exif->empty() && image_detail::exif_orientation_from_tiff(job->exif->data(), job->exif->size()) != 1) {
+      partial = false;
+    }
   }
 
   jpeg_start_decompress(&cinfo);
   const int w = static_cast<int>(cinfo.output_width);
   const int h = static_cast<int>(cinfo.output_height);
-  img.width = w;
-  img.height = h;
   const bool cmyk = cinfo.out_color_space == JCS_CMYK;
+  const int channels = img.mode == PixelMode::kL ? 1 : 3;
+  // Held part: decoded columns [x0, x0 + cw), stored rows [y0, y1).
+  JDIMENSION x0 = 0, cw = static_cast<JDIMENSION>(w);
+  int y0 = 0, y1 = h;
+  image_detail::PixelRect exact{0, 0, w, h};
   try {
-    img.pixels.resize(static_cast<size_t>(w) * h * (img.mode == PixelMode::kL ? 1 : 3));
-    if (cmyk) job->row->resize(static_cast<size_t>(w) * 4);
+    if (partial) {
+      const image_detail::PixelRect need = image_detail::preprocess_source_rect(w, h, img.mode, *job->spec);
+      if (!need.empty()) {
+        exact = need;
+        const int imcu_w = cinfo.max_h_samp_factor * DCTSIZE;  // no DCT scaling here
+        const int imcu_h = cinfo.max_v_samp_factor * DCTSIZE;
+        const int left = std::max(0, need.x0 - job->margin_imcus * imcu_w);
+        const int right = std::min(w, need.x1 + job->margin_imcus * imcu_w);
+        x0 = static_cast<JDIMENSION>(left);
+        cw = static_cast<JDIMENSION>(right - left);
+        y0 = std::max(0, need.y0 - job->margin_imcus * imcu_h);
+        y1 = need.y1;
+      }
+    }
   } catch (...) {
     jpeg_destroy_decompress(&cinfo);
     throw;
   }
-  const size_t stride = static_cast<size_t>(w) * (img.mode == PixelMode::kL ? 1 : 3);
-  while (cinfo.output_scanline < cinfo.output_height) {
-    const size_t y = cinfo.output_scanline;
-    JSAMPROW dst = cmyk ? job->row->data() : img.pixels.data() + y * stride;
-    if (jpeg_read_scanlines(&cinfo, &dst, 1) != 1) {
+  // Widens to the iMCU column boundary on the left; cw then ends where asked.
+  if (cw < static_cast<JDIMENSION>(w)) jpeg_crop_scanline(&cinfo, &x0, &cw);
+  img.width = static_cast<int>(cw);
+  img.height = y1 - y0;
+  job->part_x0 = static_cast<int>(x0);
+  job->part_y0 = y0;
+  job->exact = exact;
+  const size_t stride = static_cast<size_t>(cw) * channels;
+  try {
+    img.pixels.resize(stride * static_cast<size_t>(y1 - y0));
+    job->row->resize(static_cast<size_t>(cw) * 4);
+  } catch (...) {
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
+  // Rows above the part: entropy-decoded only (or not at all for multi-scan files, whose coefficients
+  // are all in memory by now).
+  if (y0 > 0) jpeg_skip_scanlines(&cinfo, static_cast<JDIMENSION>(y0));
+  JSAMPROW rows[16];
+  while (static_cast<int>(cinfo.output_scanline) < y1) {
+    const int y = static_cast<int>(cinfo.output_scanline);
+    JDIMENSION want = 1;
+    if (cmyk) {
+      rows[0] = job->row->data();
+    } else {
+      want = static_cast<JDIMENSION>(std::min(16, y1 - y));
+      for (JDIMENSION k = 0; k < want; ++k) rows[k] = img.pixels.data() + static_cast<size_t>(y - y0 + k) * stride;
+    }
+    const JDIMENSION got = jpeg_read_scanlines(&cinfo, rows, want);
+    if (got == 0) {
       std::snprintf(message, message_size, "image file is truncated");
       jpeg_destroy_decompress(&cinfo);
       return false;
@@ -166,14 +223,26 @@ bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
       // PIL reads 4-channel JPEGs as Adobe-style inverted CMYK ("CMYK;I") and converts CMYK->RGB as
       // r = nk - c*nk/255 with nk = 255 - k; with the inverted samples that is nk = raw K.
       const uint8_t* s = job->row->data();
-      uint8_t* d = img.pixels.data() + y * stride;
-      for (int x = 0; x < w; ++x, s += 4, d += 3) {
+      uint8_t* d = img.pixels.data() + static_cast<size_t>(y - y0) * stride;
+      for (JDIMENSION x = 0; x < cw; ++x, s += 4, d += 3) {
         const unsigned nk = s[3];
         for (int c = 0; c < 3; ++c) {
           const int v = static_cast<int>(nk) - muldiv255(255u - s[c], nk);
           d[c] = static_cast<uint8_t>(v < 0 ? 0 : v);
         }
       }
+    }
+  }
+  if (y1 < h) {
+    // PIL decodes every row, so data missing below the part must still fail. Skipping entropy-decodes
+    // all but the last row (skipping *to* the end would decode nothing), and the last row is read.
+    const JDIMENSION rest = static_cast<JDIMENSION>(h - y1);
+    if (rest > 1) jpeg_skip_scanlines(&cinfo, rest - 1);
+    rows[0] = job->row->data();
+    if (jpeg_read_scanlines(&cinfo, rows, 1) != 1) {
+      std::snprintf(message, message_size, "image file is truncated");
+      jpeg_destroy_decompress(&cinfo);
+      return false;
     }
   }
   // No jpeg_finish_decompress: PIL ignores its outcome once every row is out, so bytes after the last
@@ -183,11 +252,14 @@ bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
   return true;
 }
 
-DecodedImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
-  DecodedImage img;
+// Whole image, or (with `spec`) the part of it that preprocess(spec) needs, into `part`.
+void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options,
+                 const PreprocessSpec* spec, image_detail::DecodedPart& part) {
+  DecodedImage& img = part.image;
   img.format = "JPEG";
   std::vector<uint8_t> row, exif;
-  JpegJob job{data, size, options.apply_exif_orientation, &img, &row, &exif, false, 0, 0, 0, false};
+  JpegJob job{data, size, options.apply_exif_orientation, &img, &row, &exif, false, 0, 0, 0, false,
+              spec, kJpegMarginImcus, 0, 0, {}};
   char message[JMSG_LENGTH_MAX + 64];
   message[0] = '\0';
   if (!run_jpeg(&job, message, sizeof message)) {
@@ -195,10 +267,27 @@ DecodedImage decode_jpeg(const uint8_t* data, size_t size, const std::string& na
     if (job.too_large) check_dimensions(job.width, job.height, name);
     fail(name, std::string("JPEG decoding failed: ") + message);
   }
-  if (options.apply_exif_orientation && !exif.empty()) {
-    image_detail::apply_orientation(img, image_detail::exif_orientation_from_tiff(exif.data(), exif.size()));
+  part.full_width = static_cast<int>(job.width);
+  part.full_height = static_cast<int>(job.height);
+  part.x0 = job.part_x0;
+  part.y0 = job.part_y0;
+  part.exact = job.exact;
+  const int orientation =
+      options.apply_exif_orientation && !exif.empty() ? image_detail::exif_orientation_from_tiff(exif.data(), exif.size()) : 1;
+  if (orientation != 1) {
+    // run_jpeg decoded the whole image (the orientation moves the pixels preprocessing needs).
+    image_detail::apply_orientation(img, orientation);
+    part.full_width = img.width;
+    part.full_height = img.height;
+    part.x0 = part.y0 = 0;
+    part.exact = image_detail::PixelRect{0, 0, img.width, img.height};
   }
-  return img;
+}
+
+DecodedImage decode_jpeg(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  image_detail::DecodedPart part;
+  decode_jpeg(data, size, name, options, nullptr, part);
+  return std::move(part.image);
 }
 
 // ----------------------------------------------------------------------------------------------- PNG
@@ -240,6 +329,12 @@ struct PngJob {
   bool unsupported;
   uint64_t width, height;
   bool too_large;
+  // Partial decoding: with `spec`, only the rows preprocess(spec) reads are kept (every row is still
+  // decoded: PIL reports damaged data anywhere in the image, and libpng cannot skip unfiltering).
+  const PreprocessSpec* spec;
+  std::vector<uint8_t>* scratch;  // where the rows that are not kept go
+  int part_y0;                     // out: first row held
+  image_detail::PixelRect exact;   // out: the pixels held
 };
 
 bool run_png(PngJob* job, char* message, size_t message_size) {
@@ -316,17 +411,36 @@ bool run_png(PngJob* job, char* message, size_t message_size) {
     png_destroy_read_struct(&png, &info, nullptr);
     return false;
   }
-  img.width = static_cast<int>(w);
-  img.height = static_cast<int>(h);
+  // Rows held: [y0, y1).
+  int y0 = 0, y1 = static_cast<int>(h);
+  job->exact = image_detail::PixelRect{0, 0, static_cast<int>(w), static_cast<int>(h)};
   try {
-    img.pixels.resize(stride * h);
+    if (job->spec != nullptr && !job->want_exif) {
+      const image_detail::PixelRect need =
+          image_detail::preprocess_source_rect(static_cast<int>(w), static_cast<int>(h), img.mode, *job->spec);
+      if (!need.empty()) {
+        y0 = need.y0;
+        y1 = need.y1;
+        job->exact = image_detail::PixelRect{0, y0, static_cast<int>(w), y1};
+      }
+    }
+    img.pixels.resize(stride * static_cast<size_t>(y1 - y0));
     job->rows->resize(h);
+    if (y1 - y0 < static_cast<int>(h)) job->scratch->resize(stride);
     if (img.mode == PixelMode::kP) img.palette.resize(768);
   } catch (...) {
     png_destroy_read_struct(&png, &info, nullptr);
     throw;
   }
-  for (png_uint_32 y = 0; y < h; ++y) (*job->rows)[y] = img.pixels.data() + y * stride;
+  img.width = static_cast<int>(w);
+  img.height = y1 - y0;
+  job->part_y0 = y0;
+  // Rows outside the part all land in one scratch row (for interlaced images its contents are then
+  // meaningless, but the held rows are each their own buffer and come out right).
+  for (png_uint_32 y = 0; y < h; ++y) {
+    const int yi = static_cast<int>(y);
+    (*job->rows)[y] = yi >= y0 && yi < y1 ? img.pixels.data() + static_cast<size_t>(yi - y0) * stride : job->scratch->data();
+  }
 
   if (img.mode == PixelMode::kP) {
     // Entries the PLTE chunk does not define stay PIL's default grey ramp.
@@ -379,12 +493,14 @@ bool png_tail_truncated(const uint8_t* d, size_t n) {
   return false;
 }
 
-DecodedImage decode_png(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
-  DecodedImage img;
+void decode_png(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options,
+                const PreprocessSpec* spec, image_detail::DecodedPart& part) {
+  DecodedImage& img = part.image;
   img.format = "PNG";
   std::vector<png_bytep> rows;
-  std::vector<uint8_t> exif;
-  PngJob job{data, size, options.apply_exif_orientation, &img, &rows, &exif, false, false, 0, 0, false};
+  std::vector<uint8_t> exif, scratch;
+  PngJob job{data, size, options.apply_exif_orientation, &img, &rows, &exif, false, false, 0, 0, false,
+             spec, &scratch, 0, {}};
   char message[320];
   message[0] = '\0';
   if (!run_png(&job, message, sizeof message)) {
@@ -405,7 +521,21 @@ DecodedImage decode_png(const uint8_t* data, size_t size, const std::string& nam
     }
     image_detail::apply_orientation(img, image_detail::exif_orientation_from_tiff(e, n));
   }
-  return img;
+  part.full_width = img.width;
+  part.full_height = static_cast<int>(job.height);
+  part.x0 = 0;
+  part.y0 = job.part_y0;
+  part.exact = job.exact;
+  if (options.apply_exif_orientation) {  // whole image (possibly rotated)
+    part.full_height = img.height;
+    part.exact = image_detail::PixelRect{0, 0, img.width, img.height};
+  }
+}
+
+DecodedImage decode_png(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  image_detail::DecodedPart part;
+  decode_png(data, size, name, options, nullptr, part);
+  return std::move(part.image);
 }
 
 // -------------------------------------------------------------------------------- OpenCV fallback
@@ -657,7 +787,9 @@ DecodedImage decode_image_bytes(const uint8_t* data, size_t size, const std::str
   return decode_opencv(data, size, name_for_errors, options);
 }
 
-DecodedImage decode_image(const std::string& path, const DecodeOptions& options) {
+namespace {
+
+std::vector<uint8_t> read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(path, std::strerror(errno));
   struct stat st {};
@@ -685,7 +817,40 @@ DecodedImage decode_image(const std::string& path, const DecodeOptions& options)
   }
   ::close(fd);
   bytes.resize(got);
+  return bytes;
+}
+
+}  // namespace
+
+DecodedImage decode_image(const std::string& path, const DecodeOptions& options) {
+  const std::vector<uint8_t> bytes = read_file(path);
   return decode_image_bytes(bytes.data(), bytes.size(), path, options);
 }
+
+namespace image_detail {
+
+DecodedPart decode_image_part_bytes(const uint8_t* data, size_t size, const std::string& name_for_errors,
+                                    const DecodeOptions& options, const PreprocessSpec& spec) {
+  if (data == nullptr || size == 0) fail(name_for_errors, "file is empty (0 bytes)");
+  DecodedPart part;
+  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
+    decode_jpeg(data, size, name_for_errors, options, &spec, part);
+  } else if (starts_with(data, size, "\x89PNG\r\n\x1a\n", 8)) {
+    decode_png(data, size, name_for_errors, options, &spec, part);
+  } else {
+    part.image = decode_opencv(data, size, name_for_errors, options);
+    part.full_width = part.image.width;
+    part.full_height = part.image.height;
+    part.exact = PixelRect{0, 0, part.image.width, part.image.height};
+  }
+  return part;
+}
+
+DecodedPart decode_image_part(const std::string& path, const DecodeOptions& options, const PreprocessSpec& spec) {
+  const std::vector<uint8_t> bytes = read_file(path);
+  return decode_image_part_bytes(bytes.data(), bytes.size(), path, options, spec);
+}
+
+}  // namespace image_detail
 
 }  // namespace clipzs

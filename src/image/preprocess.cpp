@@ -1,6 +1,7 @@
 // CLIP's reference transform: torchvision 0.14 Resize(n, BICUBIC) -> CenterCrop(n) on the PIL image in
 // its own mode, then convert("RGB"); plus ToTensor + Normalize. Only the centre-crop window of the
-// resized image is computed (bit-identical, see resample_window).
+// resized image is computed (bit-identical, see resample_window), and it may be computed from a
+// decoded part of the image that covers the source pixels the window reads (preprocess_part).
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -92,61 +93,109 @@ const char* resize_mode_name(ResizeMode mode) noexcept {
   return "?";
 }
 
-Image8 preprocess(const DecodedImage& image, const PreprocessSpec& spec) {
-  const int n = spec.size;
-  const int w = image.width, h = image.height, ch = image.channels();
-  if (n <= 0) throw Error(ErrorKind::kUsage, "preprocess: size must be positive, got " + std::to_string(n));
-  if (w <= 0 || h <= 0 || image.pixels.size() != static_cast<size_t>(w) * h * ch) {
-    throw Error(ErrorKind::kUsage, "preprocess: image buffer does not match its " + std::to_string(w) + "x" +
-                                       std::to_string(h) + " " + pixel_mode_name(image.mode) + " size");
-  }
-  if (image.mode == PixelMode::kP && image.palette.size() != 768) {
-    throw Error(ErrorKind::kUsage, "preprocess: palette image without a 256-entry RGB palette");
-  }
+namespace {
 
+// Resize target and centre-crop window of preprocess(), in resized coordinates.
+struct CropPlan {
+  int tw = 0, th = 0;    // Resize output size
+  int ox = 0, oy = 0;    // origin of the n x n crop (may be negative when padding)
+  int x0 = 0, y0 = 0, x1 = 0, y1 = 0;  // part of the crop inside the resized image
+  Interpolation interpolation = Interpolation::kBicubic;
+};
+
+CropPlan plan_crop(int w, int h, PixelMode mode, const PreprocessSpec& spec) {
+  const int n = spec.size;
+  CropPlan p;
   // Resize target, as torchvision computes it (int() truncation of a float quotient).
-  int tw = n, th = n;
+  p.tw = n;
+  p.th = n;
   if (spec.resize_mode == ResizeMode::kShortest) {
     const int short_side = std::min(w, h), long_side = std::max(w, h);
     const int new_long = static_cast<int>(static_cast<double>(static_cast<int64_t>(n) * long_side) / short_side);
     if (w <= h) {
-      tw = n;
-      th = new_long;
+      p.tw = n;
+      p.th = new_long;
     } else {
-      tw = new_long;
-      th = n;
+      p.tw = new_long;
+      p.th = n;
     }
   }
-
   // CenterCrop: zero padding (left/top = deficit // 2) when smaller than n, then
   // offset = round((size - n) / 2) on the padded image. Window origin in resized coordinates:
-  const int pad_x = tw < n ? (n - tw) / 2 : 0, pad_y = th < n ? (n - th) / 2 : 0;
-  const int padded_w = std::max(tw, n), padded_h = std::max(th, n);
-  const int ox = round_half_even_div2(padded_w - n) - pad_x;
-  const int oy = round_half_even_div2(padded_h - n) - pad_y;
+  const int pad_x = p.tw < n ? (n - p.tw) / 2 : 0, pad_y = p.th < n ? (n - p.th) / 2 : 0;
+  const int padded_w = std::max(p.tw, n), padded_h = std::max(p.th, n);
+  p.ox = round_half_even_div2(padded_w - n) - pad_x;
+  p.oy = round_half_even_div2(padded_h - n) - pad_y;
   // Part of the n x n window that lies inside the resized image.
-  const int x0 = std::max(ox, 0), y0 = std::max(oy, 0);
-  const int x1 = std::min(ox + n, tw), y1 = std::min(oy + n, th);
+  p.x0 = std::max(p.ox, 0);
+  p.y0 = std::max(p.oy, 0);
+  p.x1 = std::min(p.ox + n, p.tw);
+  p.y1 = std::min(p.oy + n, p.th);
+  // PIL resizes "1" and "P" with nearest neighbour whatever the filter.
+  p.interpolation = spec.interpolation;
+  if (mode == PixelMode::kP || mode == PixelMode::k1) p.interpolation = Interpolation::kNearest;
+  return p;
+}
 
-  // PIL resizes "1" and "P" with nearest neighbour whatever the filter, and RGBA/LA premultiplied.
-  Interpolation interpolation = spec.interpolation;
-  if (image.mode == PixelMode::kP || image.mode == PixelMode::k1) interpolation = Interpolation::kNearest;
-  const bool resizing = tw != w || th != h;
-  const bool premultiply = resizing && (image.mode == PixelMode::kRGBA || image.mode == PixelMode::kLA) &&
+// preprocess() of a full_w x full_h image of which `part` holds [px, px + part.width) x
+// [py, py + part.height).
+Image8 preprocess_impl(const DecodedImage& part, int full_w, int full_h, int px, int py, const PreprocessSpec& spec) {
+  const int n = spec.size;
+  const int ch = part.channels();
+  if (n <= 0) throw Error(ErrorKind::kUsage, "preprocess: size must be positive, got " + std::to_string(n));
+  if (full_w <= 0 || full_h <= 0 || part.width < 0 || part.height < 0 ||
+      part.pixels.size() != static_cast<size_t>(part.width) * part.height * ch) {
+    throw Error(ErrorKind::kUsage, "preprocess: image buffer does not match its " + std::to_string(part.width) + "x" +
+                                       std::to_string(part.height) + " " + pixel_mode_name(part.mode) + " size");
+  }
+  if (part.mode == PixelMode::kP && part.palette.size() != 768) {
+    throw Error(ErrorKind::kUsage, "preprocess: palette image without a 256-entry RGB palette");
+  }
+
+  const CropPlan plan = plan_crop(full_w, full_h, part.mode, spec);
+  const Interpolation interpolation = plan.interpolation;
+  // RGBA/LA are resized premultiplied.
+  const bool resizing = plan.tw != full_w || plan.th != full_h;
+  const bool premultiply = resizing && (part.mode == PixelMode::kRGBA || part.mode == PixelMode::kLA) &&
                            interpolation != Interpolation::kNearest;
 
   std::vector<uint8_t> window(static_cast<size_t>(n) * n * ch, 0);
-  if (x1 > x0 && y1 > y0) {
-    const uint8_t* src = image.pixels.data();
+  if (plan.x1 > plan.x0 && plan.y1 > plan.y0) {
+    image_detail::SourceView view;
+    view.data = part.pixels.data();
+    view.stride = static_cast<size_t>(part.width) * ch;
+    view.x0 = px;
+    view.y0 = py;
+    view.width = part.width;
+    view.height = part.height;
     std::vector<uint8_t> premul;
     if (premultiply) {
-      premul = image.pixels;
-      image_detail::premultiply_alpha(premul.data(), static_cast<size_t>(w) * h, ch);
-      src = premul.data();
+      // Premultiply only the pixels the resampler reads (per pixel, so the same values).
+      const image_detail::PixelRect r = image_detail::resample_source_rect(
+          full_w, full_h, plan.tw, plan.th, interpolation, plan.x0, plan.y0, plan.x1 - plan.x0, plan.y1 - plan.y0);
+      if (!r.empty()) {
+        if (r.x0 < px || r.y0 < py || r.x1 > px + part.width || r.y1 > py + part.height) {
+          throw Error(ErrorKind::kInternal, "preprocess: the decoded part does not cover the pixels it needs");
+        }
+        const size_t row = static_cast<size_t>(r.x1 - r.x0) * ch;
+        premul.resize(row * (r.y1 - r.y0));
+        for (int y = r.y0; y < r.y1; ++y) {
+          std::memcpy(premul.data() + (y - r.y0) * row, view.data + (y - py) * view.stride + static_cast<size_t>(r.x0 - px) * ch, row);
+        }
+        image_detail::premultiply_alpha(premul.data(), static_cast<size_t>(r.x1 - r.x0) * (r.y1 - r.y0), ch);
+        view.data = premul.data();
+        view.stride = row;
+        view.x0 = r.x0;
+        view.y0 = r.y0;
+        view.width = r.x1 - r.x0;
+        view.height = r.y1 - r.y0;
+      }
     }
     const size_t stride = static_cast<size_t>(n) * ch;
-    uint8_t* dst = window.data() + static_cast<size_t>(y0 - oy) * stride + static_cast<size_t>(x0 - ox) * ch;
-    image_detail::resample_window(src, w, h, ch, tw, th, interpolation, x0, y0, x1 - x0, y1 - y0, dst, stride);
+    uint8_t* dst = window.data() + static_cast<size_t>(plan.y0 - plan.oy) * stride +
+                   static_cast<size_t>(plan.x0 - plan.ox) * ch;
+    image_detail::resample_window(view, full_w, full_h, ch, plan.tw, plan.th, interpolation, plan.x0, plan.y0,
+                                  plan.x1 - plan.x0, plan.y1 - plan.y0, dst, stride);
     if (premultiply) image_detail::unpremultiply_alpha(window.data(), static_cast<size_t>(n) * n, ch);
   }
 
@@ -159,7 +208,7 @@ Image8 preprocess(const DecodedImage& image, const PreprocessSpec& spec) {
   const size_t count = static_cast<size_t>(n) * n;
   const uint8_t* s = window.data();
   uint8_t* d = out.pixels.data();
-  switch (image.mode) {
+  switch (part.mode) {
     case PixelMode::kRGB: std::memcpy(d, s, count * 3); break;
     case PixelMode::kRGBA:
       for (size_t i = 0; i < count; ++i) std::memcpy(d + 3 * i, s + 4 * i, 3);
@@ -175,10 +224,41 @@ Image8 preprocess(const DecodedImage& image, const PreprocessSpec& spec) {
       break;
     case PixelMode::kP:
       // Palette transparency is ignored by convert("RGB").
-      for (size_t i = 0; i < count; ++i) std::memcpy(d + 3 * i, &image.palette[3 * static_cast<size_t>(s[i])], 3);
+      for (size_t i = 0; i < count; ++i) std::memcpy(d + 3 * i, &part.palette[3 * static_cast<size_t>(s[i])], 3);
       break;
   }
   return out;
+}
+
+}  // namespace
+
+namespace image_detail {
+
+PixelRect preprocess_source_rect(int width, int height, PixelMode mode, const PreprocessSpec& spec) {
+  if (spec.size <= 0 || width <= 0 || height <= 0) return PixelRect{};
+  const CropPlan plan = plan_crop(width, height, mode, spec);
+  if (plan.x1 <= plan.x0 || plan.y1 <= plan.y0) return PixelRect{};
+  return resample_source_rect(width, height, plan.tw, plan.th, plan.interpolation, plan.x0, plan.y0,
+                              plan.x1 - plan.x0, plan.y1 - plan.y0);
+}
+
+Image8 preprocess_part(const DecodedPart& part, const PreprocessSpec& spec) {
+  return preprocess_impl(part.image, part.full_width, part.full_height, part.x0, part.y0, spec);
+}
+
+Image8 decode_and_preprocess_bytes(const uint8_t* data, size_t size, const std::string& name_for_errors,
+                                   const PreprocessSpec& spec, const DecodeOptions& options) {
+  return preprocess_part(decode_image_part_bytes(data, size, name_for_errors, options, spec), spec);
+}
+
+Image8 decode_and_preprocess(const std::string& path, const PreprocessSpec& spec, const DecodeOptions& options) {
+  return preprocess_part(decode_image_part(path, options, spec), spec);
+}
+
+}  // namespace image_detail
+
+Image8 preprocess(const DecodedImage& image, const PreprocessSpec& spec) {
+  return preprocess_impl(image, image.width, image.height, 0, 0, spec);
 }
 
 void normalize_chw(const Image8& rgb, const PreprocessSpec& spec, float* out) {

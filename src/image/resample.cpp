@@ -14,6 +14,7 @@
 //  - equal sizes copy the image unchanged.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -140,7 +141,8 @@ struct HorizontalPlan {
   std::vector<int32_t> kw;
 };
 
-HorizontalPlan plan_horizontal(const Coeffs& c, int ch, int x0, int nx) {
+// `origin` is the source column that the kernels' row pointers point at (xmin is stored relative to it).
+HorizontalPlan plan_horizontal(const Coeffs& c, int ch, int x0, int nx, int origin) {
   HorizontalPlan plan;
   plan.xmin.resize(nx);
   plan.taps.resize(nx);
@@ -148,7 +150,7 @@ HorizontalPlan plan_horizontal(const Coeffs& c, int ch, int x0, int nx) {
   plan.offset.resize(nx);
   size_t total = 0;
   for (int i = 0; i < nx; ++i) {
-    plan.xmin[i] = c.bounds[2 * (x0 + i)];
+    plan.xmin[i] = c.bounds[2 * (x0 + i)] - origin;
     plan.taps[i] = c.bounds[2 * (x0 + i) + 1];
     plan.blocks[i] = (plan.taps[i] + 7) / 8;
     plan.offset[i] = total;
@@ -301,10 +303,11 @@ __attribute__((target("avx2"))) void vertical_avx2(const uint8_t* tmp, size_t tm
 bool have_avx2() { return false; }
 #endif
 
-// `src_end` bounds every read of the source (the end of its whole buffer).
+// `src` points at source column `origin` of the first row; `src_end` bounds every read of the source
+// (the end of its whole buffer).
 void horizontal_pass(int ch, const uint8_t* src, size_t src_stride, int rows, const Coeffs& c, int x0, int nx,
-                     uint8_t* dst, size_t dst_stride, const uint8_t* src_end) {
-  const HorizontalPlan plan = plan_horizontal(c, ch, x0, nx);
+                     int origin, uint8_t* dst, size_t dst_stride, const uint8_t* src_end) {
+  const HorizontalPlan plan = plan_horizontal(c, ch, x0, nx, origin);
   using Kernel = void (*)(const uint8_t*, size_t, int, const HorizontalPlan&, int, uint8_t*, size_t, const uint8_t*);
   Kernel kernels[4] = {horizontal_generic<1>, horizontal_generic<2>, horizontal_generic<3>, horizontal_generic<4>};
 #ifdef CLIPZS_HAVE_AVX2_KERNELS
@@ -349,17 +352,83 @@ std::vector<int> nearest_table(int in_size, int out_size) {
 void resample_window(const uint8_t* src, int in_w, int in_h, int ch, int out_w, int out_h,
                      Interpolation interpolation, int wx, int wy, int ww, int wh, uint8_t* dst,
                      size_t dst_stride) {
+  SourceView view;
+  view.data = src;
+  view.stride = static_cast<size_t>(in_w < 0 ? 0 : in_w) * ch;
+  view.width = in_w;
+  view.height = in_h;
+  resample_window(view, in_w, in_h, ch, out_w, out_h, interpolation, wx, wy, ww, wh, dst, dst_stride);
+}
+
+PixelRect resample_source_rect(int in_w, int in_h, int out_w, int out_h, Interpolation interpolation, int wx,
+                               int wy, int ww, int wh) {
+  PixelRect r;
+  if (ww <= 0 || wh <= 0 || in_w <= 0 || in_h <= 0) return r;
+  if (out_w == in_w && out_h == in_h) return PixelRect{wx, wy, wx + ww, wy + wh};
+  if (interpolation == Interpolation::kNearest) {
+    // The samples the tables pick; -1 entries read nothing.
+    auto span = [](const std::vector<int>& tab, int from, int count, int& lo, int& hi) {
+      lo = INT32_MAX;
+      hi = -1;
+      for (int i = from; i < from + count; ++i) {
+        if (tab[i] < 0) continue;
+        lo = std::min(lo, tab[i]);
+        hi = std::max(hi, tab[i] + 1);
+      }
+      if (hi < 0) lo = hi = 0;
+    };
+    span(nearest_table(in_w, out_w), wx, ww, r.x0, r.x1);
+    span(nearest_table(in_h, out_h), wy, wh, r.y0, r.y1);
+    if (r.empty()) return PixelRect{};
+    return r;
+  }
+  const Filter filter = filter_for(interpolation);
+  // Tap ranges of the window's first and last outputs: both ends move monotonically with the output
+  // index, but take the extremes over the whole window anyway (cheap, and independent of that fact).
+  auto taps = [&](int in_size, int out_size, int from, int count, int& lo, int& hi) {
+    if (out_size == in_size) {
+      lo = from;
+      hi = from + count;
+      return;
+    }
+    const Coeffs c = precompute_coeffs(in_size, out_size, filter);
+    lo = in_size;
+    hi = 0;
+    for (int i = from; i < from + count; ++i) {
+      lo = std::min(lo, c.bounds[2 * i]);
+      hi = std::max(hi, c.bounds[2 * i] + c.bounds[2 * i + 1]);
+    }
+    if (hi <= lo) hi = lo + 1;  // degenerate, never for valid sizes (resample_window does the same)
+  };
+  taps(in_w, out_w, wx, ww, r.x0, r.x1);
+  taps(in_h, out_h, wy, wh, r.y0, r.y1);
+  return r;
+}
+
+void resample_window(const SourceView& src, int in_w, int in_h, int ch, int out_w, int out_h,
+                     Interpolation interpolation, int wx, int wy, int ww, int wh, uint8_t* dst,
+                     size_t dst_stride) {
   if (ww <= 0 || wh <= 0) return;
   if (wx < 0 || wy < 0 || wx + ww > out_w || wy + wh > out_h || ch < 1 || ch > 4 || in_w <= 0 || in_h <= 0) {
     throw Error(ErrorKind::kInternal, "resample: window outside the output image");
   }
-  const size_t src_stride = static_cast<size_t>(in_w) * ch;
+  const size_t src_stride = src.stride;
   const size_t row_bytes = static_cast<size_t>(ww) * ch;
+  // Source pixel (x, y) of the full image; only ever formed for pixels the view holds.
+  auto at = [&](int x, int y) {
+    return src.data + static_cast<size_t>(y - src.y0) * src_stride + static_cast<size_t>(x - src.x0) * ch;
+  };
+  // Every path below checks that the view holds what it reads (the same rectangle that
+  // resample_source_rect reports) before reading.
+  auto require = [&](int x0, int y0, int x1, int y1) {
+    if (src.data == nullptr || x0 < src.x0 || y0 < src.y0 || x1 > src.x0 + src.width || y1 > src.y0 + src.height) {
+      throw Error(ErrorKind::kInternal, "resample: the source view does not cover the pixels the window reads");
+    }
+  };
 
   if (out_w == in_w && out_h == in_h) {
-    for (int j = 0; j < wh; ++j) {
-      std::memcpy(dst + j * dst_stride, src + (wy + j) * src_stride + static_cast<size_t>(wx) * ch, row_bytes);
-    }
+    require(wx, wy, wx + ww, wy + wh);
+    for (int j = 0; j < wh; ++j) std::memcpy(dst + j * dst_stride, at(wx, wy + j), row_bytes);
     return;
   }
 
@@ -367,19 +436,24 @@ void resample_window(const uint8_t* src, int in_w, int in_h, int ch, int out_w, 
     const std::vector<int> xt = nearest_table(in_w, out_w);
     const std::vector<int> yt = nearest_table(in_h, out_h);
     for (int j = 0; j < wh; ++j) {
+      if (yt[wy + j] >= 0) require(src.x0, yt[wy + j], src.x0, yt[wy + j] + 1);
+    }
+    for (int i = 0; i < ww; ++i) {
+      if (xt[wx + i] >= 0) require(xt[wx + i], src.y0, xt[wx + i] + 1, src.y0);
+    }
+    for (int j = 0; j < wh; ++j) {
       uint8_t* out = dst + j * dst_stride;
       const int yi = yt[wy + j];
       if (yi < 0) {
         std::memset(out, 0, row_bytes);
         continue;
       }
-      const uint8_t* in = src + yi * src_stride;
       for (int i = 0; i < ww; ++i) {
         const int xi = xt[wx + i];
         if (xi < 0) {
           std::memset(out + i * ch, 0, ch);
         } else {
-          std::memcpy(out + i * ch, in + static_cast<size_t>(xi) * ch, ch);
+          std::memcpy(out + i * ch, at(xi, yi), ch);
         }
       }
     }
@@ -403,19 +477,33 @@ void resample_window(const uint8_t* src, int in_w, int in_h, int ch, int out_w, 
     }
     if (r1 <= r0) r1 = r0 + 1;  // degenerate, never for valid sizes
   }
+  require(src.x0, r0, src.x0, r1);
 
-  const uint8_t* tmp = src + r0 * src_stride + static_cast<size_t>(wx) * ch;
+  Coeffs chz;
+  if (need_h) {
+    chz = precompute_coeffs(in_w, out_w, filter);
+    int c0 = in_w, c1 = 0;
+    for (int i = wx; i < wx + ww; ++i) {
+      c0 = std::min(c0, chz.bounds[2 * i]);
+      c1 = std::max(c1, chz.bounds[2 * i] + chz.bounds[2 * i + 1]);
+    }
+    if (c1 > c0) require(c0, src.y0, c1, src.y0);
+  } else {
+    require(wx, src.y0, wx + ww, src.y0);
+  }
+
+  const uint8_t* tmp = need_h ? nullptr : at(wx, r0);
   size_t tmp_stride = src_stride;
   std::vector<uint8_t> tmp_buf;
   if (need_h) {
-    const Coeffs chz = precompute_coeffs(in_w, out_w, filter);
-    const uint8_t* src_end = src + src_stride * in_h;
+    const uint8_t* rows = src.data + static_cast<size_t>(r0 - src.y0) * src_stride;  // column src.x0 of row r0
+    const uint8_t* src_end = src.data + src_stride * static_cast<size_t>(src.height);
     if (!need_v) {
-      horizontal_pass(ch, src + r0 * src_stride, src_stride, r1 - r0, chz, wx, ww, dst, dst_stride, src_end);
+      horizontal_pass(ch, rows, src_stride, r1 - r0, chz, wx, ww, src.x0, dst, dst_stride, src_end);
       return;
     }
     tmp_buf.resize(static_cast<size_t>(r1 - r0) * row_bytes);
-    horizontal_pass(ch, src + r0 * src_stride, src_stride, r1 - r0, chz, wx, ww, tmp_buf.data(), row_bytes, src_end);
+    horizontal_pass(ch, rows, src_stride, r1 - r0, chz, wx, ww, src.x0, tmp_buf.data(), row_bytes, src_end);
     tmp = tmp_buf.data();
     tmp_stride = row_bytes;
   }

@@ -59,17 +59,6 @@ Matrix matrix_of(Store& store) {
   return m;
 }
 
-RuntimeOptions runtime_of(const ClassifyOptions& o, bool image, bool text) {
-  RuntimeOptions r;
-  r.device = o.device;
-  r.dtype = parse_dtype(o.dtype);
-  r.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  r.load_image = image;
-  r.load_text = text;
-  r.warmup = image;
-  return r;
-}
-
 bool reusable(const std::string& dir, const json& expect_run) {
   if (!fs::exists(fs::path(dir) / "manifest.json")) return false;
   try {
@@ -150,7 +139,7 @@ void load_text_proxies(const ClassifyOptions& o, const std::string& cache, Class
   d.text_store = (fs::path(cache) / "text" / sha256_bytes(key_text.data(), key_text.size()).substr(0, 24)).string();
   if (!fs::exists(fs::path(d.text_store) / "manifest.json")) {
     spdlog::info("embedding {} classes into {}", prompts.classnames.size(), d.text_store);
-    ClipModel model = ClipModel::load(d.bundle, runtime_of(o, false, true));
+    ClipModel model = ClipModel::load(d.bundle, runtime_options(o.device, o.dtype, o.threads, false, true));
     ClipTokenizer tokenizer = load_bundle_tokenizer(d.bundle);
     EmbedTextsOptions options;
     options.open_mode.overwrite = true;
@@ -180,7 +169,7 @@ void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyDat
     } else {
       const bool partial = fs::exists(fs::path(d.image_store) / "run.json");
       spdlog::info("embedding {} images into {}{}", inputs.size(), d.image_store, partial ? " (resuming)" : "");
-      ClipModel model = ClipModel::load(d.bundle, runtime_of(o, true, false));
+      ClipModel model = ClipModel::load(d.bundle, runtime_options(o.device, o.dtype, o.threads, true, false));
       EmbedImagesOptions options;
       options.batch_size = o.batch_size;
       options.workers = o.workers;

@@ -41,13 +41,7 @@ void add_common(CLI::App* sub, CommonOptions& o) {
 
 ClipModel load_model(const CommonOptions& o, bool image, bool text, BundleInfo& bundle) {
   bundle = load_bundle_info(o.model);
-  RuntimeOptions runtime;
-  runtime.device = o.device;
-  runtime.dtype = parse_dtype(o.dtype);
-  runtime.threads = o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  runtime.load_image = image;
-  runtime.load_text = text;
-  runtime.warmup = image;
+  RuntimeOptions runtime = runtime_options(o.device, o.dtype, o.threads, image, text);
   spdlog::info("loading {} ({}) on {} in {}", bundle.name, o.model, runtime.device, dtype_name(runtime.dtype));
   return ClipModel::load(bundle, runtime);
 }

@@ -12,6 +12,7 @@
 
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
+#include "clipzs/model.hpp"
 
 namespace clipzs::cli {
 
@@ -38,6 +39,10 @@ void install_signal_handlers();
 // Progress on stderr (count, rate, ETA) when stderr is a terminal; nothing otherwise.
 ProgressCallback make_progress(const std::string& what, bool quiet);
 void finish_progress();
+
+// Runtime options from the CLI's --device/--dtype/--threads (threads 0: every core); loads the
+// chosen towers, warming the image tower up when it is loaded.
+RuntimeOptions runtime_options(const std::string& device, const std::string& dtype, int threads, bool image, bool text);
 
 // One JSON line on stdout: the machine-readable result of a subcommand.
 void print_summary(const nlohmann::json& summary);

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "command.hpp"
 
@@ -56,6 +57,17 @@ const std::atomic<bool>& interrupt_flag() { return g_interrupted; }
 void install_signal_handlers() {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+}
+
+RuntimeOptions runtime_options(const std::string& device, const std::string& dtype, int threads, bool image, bool text) {
+  RuntimeOptions r;
+  r.device = device;
+  r.dtype = parse_dtype(dtype);
+  r.threads = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  r.load_image = image;
+  r.load_text = text;
+  r.warmup = image;
+  return r;
 }
 
 void print_summary(const nlohmann::json& summary) {

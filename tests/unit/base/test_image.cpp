@@ -15,8 +15,13 @@
 #include <string>
 #include <vector>
 
+#include <jpeglib.h>
+#include <png.h>
+
 #include "clipzs/error.hpp"
 #include "clipzs/image.hpp"
+// The private partial-decoding entry points (src/ is not on the tests' include path).
+#include "../../../src/image/image_internal.hpp"
 
 namespace fs = std::filesystem;
 using clipzs::DecodedImage;
@@ -699,5 +704,361 @@ TEST(ImagePreprocess, RgbaIsResizedPremultiplied) {
   for (int x = 0; x < 4; ++x) {
     if (out.pixels[x * 4 + 3] == 0) continue;
     EXPECT_EQ(out.pixels[x * 4 + 1], 0) << x;
+  }
+}
+
+// ------------------------------------------------------------------- partial (region) decoding
+
+namespace {
+
+using clipzs::image_detail::DecodedPart;
+
+// Deterministic texture with detail at every scale and independent chroma, so that any pixel a partial
+// decode gets wrong (upsampling context, block smoothing at a cut edge) changes the outputs.
+std::vector<uint8_t> texture(int w, int h, int ch, uint32_t seed) {
+  std::vector<uint8_t> px(static_cast<size_t>(w) * h * ch);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      for (int c = 0; c < ch; ++c) {
+        uint32_t k = (static_cast<uint32_t>(x / 3) * 73856093u) ^ (static_cast<uint32_t>(y / 3) * 19349663u) ^
+                     (static_cast<uint32_t>(c + 1) * 83492791u) ^ seed;
+        k ^= k >> 13;
+        k *= 0x5bd1e995u;
+        k ^= k >> 15;
+        const double v = 128 + 55 * std::sin(x * 0.031 * (c + 1) + y * 0.017 + seed) +
+                         35 * std::cos((x - 2 * y) * 0.093 + c) + static_cast<int>(k % 41) - 20 +
+                         (((x / 29 + y / 23 + c) % 3 == 0) ? 30 : 0);
+        px[(static_cast<size_t>(y) * w + x) * ch + c] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0));
+      }
+    }
+  }
+  return px;
+}
+
+struct JpegConfig {
+  const char* name;
+  int components;  // 1 grey, 3 YCbCr, 4 CMYK
+  int h_samp, v_samp;  // luma sampling factors (chroma 1x1)
+  bool progressive;
+  int restart_rows;
+};
+
+// Encodes with libjpeg's compressor into memory (libjpeg's default error handler exits: the encoder
+// never fails on these inputs).
+std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& px, int w, int h, const JpegConfig& cfg, int quality) {
+  jpeg_compress_struct c;
+  jpeg_error_mgr err;
+  c.err = jpeg_std_error(&err);
+  jpeg_create_compress(&c);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&c, &buf, &size);
+  c.image_width = static_cast<JDIMENSION>(w);
+  c.image_height = static_cast<JDIMENSION>(h);
+  c.input_components = cfg.components;
+  c.in_color_space = cfg.components == 1 ? JCS_GRAYSCALE : cfg.components == 3 ? JCS_RGB : JCS_CMYK;
+  jpeg_set_defaults(&c);
+  jpeg_set_quality(&c, quality, TRUE);
+  if (cfg.components == 3) {
+    c.comp_info[0].h_samp_factor = cfg.h_samp;
+    c.comp_info[0].v_samp_factor = cfg.v_samp;
+    for (int i = 1; i < 3; ++i) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+  }
+  if (cfg.progressive) jpeg_simple_progression(&c);
+  c.restart_in_rows = cfg.restart_rows;
+  jpeg_start_compress(&c, TRUE);
+  const size_t stride = static_cast<size_t>(w) * cfg.components;
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = const_cast<uint8_t*>(px.data()) + c.next_scanline * stride;
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  std::vector<uint8_t> out(buf, buf + size);
+  std::free(buf);
+  jpeg_destroy_compress(&c);
+  return out;
+}
+
+// PNG through libpng's writer, optionally Adam7-interlaced.
+std::vector<uint8_t> encode_png(const std::vector<uint8_t>& px, int w, int h, int color_type, int ch, bool interlaced) {
+  std::vector<uint8_t> out;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    ADD_FAILURE() << "libpng write failed";
+    return {};
+  }
+  png_set_write_fn(
+      png, &out,
+      [](png_structp p, png_bytep data, size_t n) {
+        auto* v = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(p));
+        v->insert(v->end(), data, data + n);
+      },
+      nullptr);
+  png_set_IHDR(png, info, w, h, 8, color_type, interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  std::vector<png_bytep> rows(h);
+  for (int y = 0; y < h; ++y) rows[y] = const_cast<uint8_t*>(px.data()) + static_cast<size_t>(y) * w * ch;
+  png_write_image(png, rows.data());
+  png_write_end(png, info);
+  png_destroy_write_struct(&png, &info);
+  return out;
+}
+
+std::vector<clipzs::PreprocessSpec> part_specs() {
+  std::vector<clipzs::PreprocessSpec> specs;
+  for (int n : {224, 336})
+    for (auto f : {Interpolation::kBicubic, Interpolation::kBilinear})
+      for (auto m : {clipzs::ResizeMode::kShortest, clipzs::ResizeMode::kSquash}) {
+        clipzs::PreprocessSpec s;
+        s.size = n;
+        s.interpolation = f;
+        s.resize_mode = m;
+        specs.push_back(s);
+      }
+  return specs;
+}
+
+std::string spec_name(const clipzs::PreprocessSpec& s) {
+  return std::to_string(s.size) + " " + clipzs::interpolation_name(s.interpolation) + " " +
+         clipzs::resize_mode_name(s.resize_mode);
+}
+
+// Counts of what the comparisons exercised.
+struct PartStats {
+  int compared = 0, cropped_columns = 0, skipped_top = 0, stopped_early = 0;
+};
+
+// The partial path against the full one for one encoded file: the held part's exact pixels equal the
+// full decode's, and preprocess_part equals preprocess(decode_image) for every spec.
+void expect_part_matches_full(const std::vector<uint8_t>& file, const std::string& name,
+                              const std::vector<clipzs::PreprocessSpec>& specs, PartStats& stats,
+                              const clipzs::DecodeOptions& options = {}) {
+  const DecodedImage full = clipzs::decode_image_bytes(file.data(), file.size(), name, options);
+  const int ch = full.channels();
+  for (const auto& spec : specs) {
+    SCOPED_TRACE(name + " @ " + spec_name(spec));
+    const DecodedPart part = clipzs::image_detail::decode_image_part_bytes(file.data(), file.size(), name, options, spec);
+    ASSERT_EQ(part.full_width, full.width);
+    ASSERT_EQ(part.full_height, full.height);
+    ASSERT_EQ(part.image.mode, full.mode);
+    ASSERT_EQ(part.image.format, full.format);
+    ASSERT_EQ(part.image.palette, full.palette);
+    const auto& e = part.exact;
+    ASSERT_FALSE(e.empty());
+    ASSERT_GE(e.x0, part.x0);
+    ASSERT_GE(e.y0, part.y0);
+    ASSERT_LE(e.x1, part.x0 + part.image.width);
+    ASSERT_LE(e.y1, part.y0 + part.image.height);
+    // It covers what preprocessing reads.
+    const auto need = clipzs::image_detail::preprocess_source_rect(full.width, full.height, full.mode, spec);
+    ASSERT_TRUE(need.x0 >= e.x0 && need.y0 >= e.y0 && need.x1 <= e.x1 && need.y1 <= e.y1);
+    size_t wrong = 0;
+    for (int y = e.y0; y < e.y1; ++y) {
+      const uint8_t* a = &part.image.pixels[(static_cast<size_t>(y - part.y0) * part.image.width + (e.x0 - part.x0)) * ch];
+      const uint8_t* b = &full.pixels[(static_cast<size_t>(y) * full.width + e.x0) * ch];
+      wrong += std::memcmp(a, b, static_cast<size_t>(e.x1 - e.x0) * ch) != 0;
+    }
+    EXPECT_EQ(wrong, 0u) << "rows of the exact rectangle that differ from the full decode";
+    const Image8 expect = clipzs::preprocess(full, spec);
+    const Image8 got = clipzs::image_detail::preprocess_part(part, spec);
+    EXPECT_TRUE(got.pixels == expect.pixels);
+    if (&spec == &specs.front()) {
+      const Image8 one_call = clipzs::image_detail::decode_and_preprocess_bytes(file.data(), file.size(), name, spec, options);
+      EXPECT_TRUE(one_call.pixels == expect.pixels);
+    }
+    ++stats.compared;
+    stats.cropped_columns += part.image.width < full.width;
+    stats.skipped_top += part.y0 > 0;
+    stats.stopped_early += part.y0 + part.image.height < full.height;
+  }
+}
+
+// decode_and_preprocess_bytes fails exactly when decode_image_bytes does, with an input error.
+void expect_same_failure(const std::vector<uint8_t>& file, const std::string& name, int& failures) {
+  clipzs::PreprocessSpec spec;
+  bool full_failed = false, part_failed = false;
+  std::string full_what, part_what;
+  try {
+    clipzs::decode_image_bytes(file.data(), file.size(), name);
+  } catch (const Error& e) {
+    full_failed = true;
+    full_what = e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+  }
+  try {
+    clipzs::image_detail::decode_and_preprocess_bytes(file.data(), file.size(), name, spec);
+  } catch (const Error& e) {
+    part_failed = true;
+    part_what = e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+  }
+  EXPECT_EQ(part_failed, full_failed) << name << ": full decode says '" << full_what << "', partial says '" << part_what << "'";
+  if (full_failed && part_failed) EXPECT_EQ(part_what, full_what);
+  failures += full_failed;
+}
+
+}  // namespace
+
+TEST(ImagePreprocessPart, SyntheticJpegsMatchFullDecode) {
+  const JpegConfig configs[] = {
+      {"420", 3, 2, 2, false, 0},       {"422", 3, 2, 1, false, 0},      {"440", 3, 1, 2, false, 0},
+      {"444", 3, 1, 1, false, 0},       {"411", 3, 4, 1, false, 0},      {"grey", 1, 1, 1, false, 0},
+      {"420-prog", 3, 2, 2, true, 0},   {"444-prog", 3, 1, 1, true, 0},  {"422-prog", 3, 2, 1, true, 0},
+      {"grey-prog", 1, 1, 1, true, 0},  {"cmyk", 4, 1, 1, false, 0},     {"420-restart", 3, 2, 2, false, 1},
+  };
+  const std::pair<int, int> sizes[] = {{9, 7},     {50, 300},  {300, 50},  {333, 250}, {251, 333},
+                                       {451, 300}, {427, 640}, {641, 427}, {799, 501}, {417, 903},
+                                       {903, 417}};
+  const std::vector<clipzs::PreprocessSpec> specs = part_specs();
+  PartStats stats;
+  int files = 0;
+  uint32_t seed = 1;
+  for (const auto& cfg : configs) {
+    for (auto [w, h] : sizes) {
+      const std::vector<uint8_t> px = texture(w, h, cfg.components, seed++);
+      const std::vector<uint8_t> jpeg = encode_jpeg(px, w, h, cfg, 70 + static_cast<int>(seed % 4) * 8);
+      expect_part_matches_full(jpeg, std::string(cfg.name) + "-" + std::to_string(w) + "x" + std::to_string(h) + ".jpg",
+                               specs, stats);
+      ++files;
+    }
+  }
+  std::cout << "[ part     ] " << files << " JPEGs, " << stats.compared << " decode+preprocess comparisons; "
+            << stats.cropped_columns << " with cropped columns, " << stats.skipped_top << " skipping rows above, "
+            << stats.stopped_early << " stopping before the last row\n";
+  EXPECT_EQ(files, 12 * 11);
+  EXPECT_GT(stats.cropped_columns, 100);
+  EXPECT_GT(stats.skipped_top, 50);
+  EXPECT_GT(stats.stopped_early, 50);
+}
+
+TEST(ImagePreprocessPart, OtherFiltersAndExifOrientation) {
+  std::vector<clipzs::PreprocessSpec> specs;
+  for (auto f : {Interpolation::kNearest, Interpolation::kLanczos, Interpolation::kBox, Interpolation::kHamming}) {
+    clipzs::PreprocessSpec s;
+    s.size = 224;
+    s.interpolation = f;
+    specs.push_back(s);
+  }
+  PartStats stats;
+  const JpegConfig cfg{"420", 3, 2, 2, false, 0};
+  for (auto [w, h] : {std::pair{700, 400}, std::pair{400, 700}, std::pair{224, 300}, std::pair{100, 90}}) {
+    const std::vector<uint8_t> jpeg = encode_jpeg(texture(w, h, 3, 99), w, h, cfg, 85);
+    expect_part_matches_full(jpeg, "f-" + std::to_string(w) + "x" + std::to_string(h) + ".jpg", specs, stats);
+    // EXIF orientation, applied or not: 6 (rotation) forces a whole decode, 1 keeps the partial one.
+    for (int orientation : {1, 6}) {
+      const std::vector<uint8_t> tiff = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1,
+                                         0, static_cast<uint8_t>(orientation), 0, 0, 0, 0, 0, 0};
+      std::vector<uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
+      app1.insert(app1.end(), tiff.begin(), tiff.end());
+      const size_t len = app1.size() + 2;
+      std::vector<uint8_t> with = {0xFF, 0xD8, 0xFF, 0xE1, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len & 0xff)};
+      with.insert(with.end(), app1.begin(), app1.end());
+      with.insert(with.end(), jpeg.begin() + 2, jpeg.end());
+      for (bool apply : {false, true}) {
+        clipzs::DecodeOptions opt;
+        opt.apply_exif_orientation = apply;
+        expect_part_matches_full(with, "exif" + std::to_string(orientation) + (apply ? "-applied" : "") + ".jpg",
+                                 part_specs(), stats, opt);
+      }
+    }
+  }
+  EXPECT_GT(stats.cropped_columns, 10);
+}
+
+TEST(ImagePreprocessPart, PngKeepsOnlyNeededRows) {
+  PartStats stats;
+  const std::vector<clipzs::PreprocessSpec> specs = part_specs();
+  struct Kind {
+    int color_type, ch;
+  };
+  for (const Kind k : {Kind{PNG_COLOR_TYPE_RGB, 3}, Kind{PNG_COLOR_TYPE_RGBA, 4}, Kind{PNG_COLOR_TYPE_GRAY, 1},
+                       Kind{PNG_COLOR_TYPE_GRAY_ALPHA, 2}}) {
+    for (auto [w, h] : {std::pair{300, 520}, std::pair{520, 300}, std::pair{77, 401}}) {
+      for (bool interlaced : {false, true}) {
+        const std::vector<uint8_t> png = encode_png(texture(w, h, k.ch, 7), w, h, k.color_type, k.ch, interlaced);
+        expect_part_matches_full(png, "t" + std::to_string(k.color_type) + (interlaced ? "-i-" : "-") + std::to_string(w) + "x" + std::to_string(h) + ".png", specs, stats);
+      }
+    }
+  }
+  // Palette and 1-bit images (nearest-neighbour resize).
+  std::vector<std::vector<uint8_t>> idx_rows, bit_rows;
+  for (int y = 0; y < 90; ++y) {
+    std::vector<uint8_t> r, b;
+    for (int x = 0; x < 40; ++x) r.push_back(static_cast<uint8_t>((x * 7 + y * 3) % 3));
+    for (int x = 0; x < 5; ++x) b.push_back(static_cast<uint8_t>(x * 37 + y * 11));
+    idx_rows.push_back(r);
+    bit_rows.push_back(b);
+  }
+  const std::vector<uint8_t> pal = make_png(40, 90, 8, 3, idx_rows, {{"PLTE", {10, 20, 30, 40, 50, 60, 70, 80, 90}}});
+  expect_part_matches_full(pal, "palette.png", specs, stats);
+  const std::vector<uint8_t> bits = make_png(40, 90, 1, 0, bit_rows);
+  expect_part_matches_full(bits, "bits.png", specs, stats);
+  std::cout << "[ part     ] " << stats.compared << " PNG comparisons, " << stats.skipped_top << " holding rows below the top, "
+            << stats.stopped_early << " holding rows above the bottom\n";
+  EXPECT_GT(stats.skipped_top, 10);
+}
+
+TEST(ImagePreprocessPart, ReferenceImagesMatchFullDecodeAndPil) {
+  SKIP_WITHOUT_REFERENCE();
+  const nlohmann::json manifest = nlohmann::json::parse(read_bytes(kPreprocessDir / "manifest.json"));
+  PartStats stats;
+  int checked = 0;
+  for (const auto& entry : manifest.at("images")) {
+    if (!entry.contains("outputs")) continue;
+    const std::string file = entry.at("file");
+    const std::string path = (kPreprocessDir / "images" / file).string();
+    expect_part_matches_full(read_bytes(path), file, part_specs(), stats);
+    for (int n : {224, 336}) {
+      const NpyU8 expected = read_npy_u8(kPreprocessDir / "expected" / entry.at("outputs").at(std::to_string(n)).get<std::string>());
+      clipzs::PreprocessSpec spec;
+      spec.size = n;
+      EXPECT_TRUE(clipzs::image_detail::decode_and_preprocess(path, spec).pixels == expected.data) << file << " at " << n;
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
+  std::cout << "[ part     ] " << checked << " reference images, " << stats.cropped_columns << " of "
+            << stats.compared << " decodes with cropped columns\n";
+}
+
+// PIL decodes every row, so a file damaged below the rows preprocessing needs still fails; the partial
+// path must fail the same way, and succeed where the full decode succeeds.
+TEST(ImagePreprocessPart, TruncationBelowTheNeededRowsStillFails) {
+  int failures = 0, cases = 0;
+  for (const JpegConfig& cfg : {JpegConfig{"420", 3, 2, 2, false, 0}, JpegConfig{"444-prog", 3, 1, 1, true, 0},
+                                JpegConfig{"grey", 1, 1, 1, false, 0}}) {
+    // Portrait: preprocessing needs the middle rows only.
+    const std::vector<uint8_t> jpeg = encode_jpeg(texture(427, 900, cfg.components, 5), 427, 900, cfg, 90);
+    for (double keep : {0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99}) {
+      std::vector<uint8_t> cut(jpeg.begin(), jpeg.begin() + static_cast<ptrdiff_t>(jpeg.size() * keep));
+      expect_same_failure(cut, std::string(cfg.name) + "-cut" + std::to_string(keep) + ".jpg", failures);
+      ++cases;
+    }
+    for (size_t drop : {1, 2, 3, 4, 8, 16, 64}) {
+      std::vector<uint8_t> cut(jpeg.begin(), jpeg.end() - static_cast<ptrdiff_t>(drop));
+      expect_same_failure(cut, std::string(cfg.name) + "-drop" + std::to_string(drop) + ".jpg", failures);
+      ++cases;
+    }
+    expect_same_failure(jpeg, std::string(cfg.name) + "-whole.jpg", failures);
+    ++cases;
+  }
+  // PNG cut inside IDAT, in the rows below the needed ones.
+  const std::vector<uint8_t> png = encode_png(texture(300, 900, 3, 3), 300, 900, PNG_COLOR_TYPE_RGB, 3, false);
+  for (double keep : {0.5, 0.8, 0.9, 0.99}) {
+    std::vector<uint8_t> cut(png.begin(), png.begin() + static_cast<ptrdiff_t>(png.size() * keep));
+    expect_same_failure(cut, "cut" + std::to_string(keep) + ".png", failures);
+    ++cases;
+  }
+  std::cout << "[ part     ] " << cases << " damaged/whole files, " << failures << " of them rejected by both paths\n";
+  EXPECT_GT(failures, 20);
+  if (fs::exists(kPreprocessDir / "images" / "truncated.jpg")) {
+    const std::string path = (kPreprocessDir / "images" / "truncated.jpg").string();
+    std::string what;
+    EXPECT_EQ(kind_of([&] { clipzs::image_detail::decode_and_preprocess(path, clipzs::PreprocessSpec{}); }, &what),
+              ErrorKind::kInput);
+    EXPECT_NE(what.find("truncated"), std::string::npos) << what;
   }
 }

@@ -6,21 +6,14 @@
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
 #include "clipzs/npy.hpp"
+#include "../test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace clipzs;
 
-namespace {
-fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("clipzs_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-}  // namespace
 
 TEST(Npy, RoundTripFloat32KeepsShapeAndValues) {
-  fs::path dir = temp_dir("npy");
+  fs::path dir = clipzs::test_support::fresh_temp_dir("npy");
   std::vector<float> values{1.5f, -2.0f, 0.0f, 3.25f, 1e-8f, -7.0f};
   write_npy((dir / "a.npy").string(), values, {2, 3});
   NpyArray a = read_npy((dir / "a.npy").string());
@@ -52,7 +45,7 @@ TEST(Npy, HalfConversionMatchesIeeeRounding) {
 }
 
 TEST(Npy, TruncatedPayloadNamesTheFile) {
-  fs::path dir = temp_dir("npytrunc");
+  fs::path dir = clipzs::test_support::fresh_temp_dir("npytrunc");
   std::string content = npy_header("<f4", {4, 4}) + std::string(10, '\0');
   write_file_atomic((dir / "t.npy").string(), content);
   try {

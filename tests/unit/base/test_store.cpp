@@ -8,18 +8,13 @@
 #include "clipzs/inputs.hpp"
 #include "clipzs/npy.hpp"
 #include "clipzs/store.hpp"
+#include "../test_support.hpp"
 
 namespace fs = std::filesystem;
 using namespace clipzs;
 using nlohmann::json;
 
 namespace {
-fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / ("clipzs_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
 
 std::vector<json> records(int64_t begin, int64_t n) {
   std::vector<json> out;
@@ -38,7 +33,7 @@ const json kIdentity = {{"kind", "test"}, {"bundle_sha256", "abc"}};
 }  // namespace
 
 TEST(Store, CompleteStoreReadsBackWithManifestLast) {
-  fs::path dir = temp_dir("store") / "s";
+  fs::path dir = clipzs::test_support::fresh_temp_dir("store") / "s";
   {
     StoreWriter w = StoreWriter::open(dir.string(), kIdentity, 5, 3, StoreDType::kFloat32, {});
     EXPECT_FALSE(fs::exists(dir / "manifest.json"));
@@ -60,7 +55,7 @@ TEST(Store, CompleteStoreReadsBackWithManifestLast) {
 }
 
 TEST(Store, ResumeAfterTornWriteKeepsOnlyRowsPresentInBothFiles) {
-  fs::path dir = temp_dir("resume") / "s";
+  fs::path dir = clipzs::test_support::fresh_temp_dir("resume") / "s";
   {
     StoreWriter w = StoreWriter::open(dir.string(), kIdentity, 6, 2, StoreDType::kFloat16, {});
     w.append(rows(0, 2, 2).data(), records(0, 2));
@@ -93,7 +88,7 @@ TEST(Store, ResumeAfterTornWriteKeepsOnlyRowsPresentInBothFiles) {
 }
 
 TEST(Store, ResumeWithAnotherIdentityIsRefused) {
-  fs::path dir = temp_dir("identity") / "s";
+  fs::path dir = clipzs::test_support::fresh_temp_dir("identity") / "s";
   { StoreWriter::open(dir.string(), kIdentity, 4, 2, StoreDType::kFloat32, {}); }
   json other = kIdentity;
   other["bundle_sha256"] = "def";
@@ -107,7 +102,7 @@ TEST(Store, ResumeWithAnotherIdentityIsRefused) {
 }
 
 TEST(Store, CompleteStoreIsNotOverwrittenWithoutFlag) {
-  fs::path dir = temp_dir("complete") / "s";
+  fs::path dir = clipzs::test_support::fresh_temp_dir("complete") / "s";
   {
     StoreWriter w = StoreWriter::open(dir.string(), kIdentity, 1, 2, StoreDType::kFloat32, {});
     w.append(rows(0, 1, 2).data(), records(0, 1));
@@ -118,7 +113,7 @@ TEST(Store, CompleteStoreIsNotOverwrittenWithoutFlag) {
 }
 
 TEST(Store, DamagedDataFailsVerification) {
-  fs::path dir = temp_dir("damaged") / "s";
+  fs::path dir = clipzs::test_support::fresh_temp_dir("damaged") / "s";
   {
     StoreWriter w = StoreWriter::open(dir.string(), kIdentity, 2, 2, StoreDType::kFloat32, {});
     w.append(rows(0, 2, 2).data(), records(0, 2));
@@ -138,7 +133,7 @@ TEST(Store, DamagedDataFailsVerification) {
 }
 
 TEST(Inputs, FolderWithClassSubfoldersGivesLabelsInSortedOrder) {
-  fs::path dir = temp_dir("inputs");
+  fs::path dir = clipzs::test_support::fresh_temp_dir("inputs");
   for (const char* f : {"cat/b.jpg", "cat/a.PNG", "dog/c.jpeg", "dog/notes.txt"}) {
     fs::create_directories((dir / f).parent_path());
     std::ofstream(dir / f) << "x";
@@ -151,7 +146,7 @@ TEST(Inputs, FolderWithClassSubfoldersGivesLabelsInSortedOrder) {
 }
 
 TEST(Inputs, CsvWithQuotesAndRelativePaths) {
-  fs::path dir = temp_dir("csv");
+  fs::path dir = clipzs::test_support::fresh_temp_dir("csv");
   std::ofstream(dir / "list.csv") << "label,path\n\"tabby, cat\",img/a.jpg\ndog,/abs/b.jpg\n";
   auto items = list_image_inputs((dir / "list.csv").string());
   ASSERT_EQ(items.size(), 2u);
@@ -161,7 +156,7 @@ TEST(Inputs, CsvWithQuotesAndRelativePaths) {
 }
 
 TEST(Inputs, CsvWithoutPathColumnNamesFileAndRow) {
-  fs::path dir = temp_dir("csvbad");
+  fs::path dir = clipzs::test_support::fresh_temp_dir("csvbad");
   std::ofstream(dir / "bad.csv") << "file_name,label\na.jpg,x\n";
   std::ofstream(dir / "bad2.csv") << "path,label\na.jpg,x\n,y\n";
   EXPECT_THROW(list_image_inputs((dir / "bad.csv").string()), Error);  // no path-like column
