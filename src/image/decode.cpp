@@ -81,9 +81,11 @@ void jpeg_output_message(j_common_ptr) {}
 // Decoding margin around the pixels a partial decode must get right, in iMCUs (the unit
 // jpeg_crop_scanline and jpeg_skip_scanlines work in). A cut edge changes pixels near it: fancy
 // upsampling replicates the edge chroma sample instead of reading its neighbour (1 chroma sample), and
-// progressive block smoothing treats the edge block's missing neighbours as copies of itself (up to 2
-// blocks). Three iMCUs cover both; the unit test compares partial and full decodes on many images.
-constexpr int kJpegMarginImcus = 0;
+// progressive block smoothing (only for progressive files whose scans leave coefficients incomplete)
+// treats the edge block's missing neighbours as copies of itself, and its 5x5 window carries that 2
+// blocks in. Three iMCUs cover both. The unit test compares partial and full decodes on many images;
+// with 2 iMCUs it already finds a 4:2:0 progressive image with incomplete scans that differs.
+constexpr int kJpegMarginImcus = 3;
 
 struct JpegJob {
   const uint8_t* data;
@@ -332,9 +334,10 @@ struct PngJob {
   // Partial decoding: with `spec`, only the rows preprocess(spec) reads are kept (every row is still
   // decoded: PIL reports damaged data anywhere in the image, and libpng cannot skip unfiltering).
   const PreprocessSpec* spec;
-  std::vector<uint8_t>* scratch;  // where the rows that are not kept go
+  std::vector<uint8_t>* scratch;  // where the rows that are not kept go (two rows, used alternately)
   int part_y0;                     // out: first row held
   image_detail::PixelRect exact;   // out: the pixels held
+  bool libpng_rows;                // read the rows with libpng even where read_png_image_data could
 };
 
 bool run_png(PngJob* job, char* message, size_t message_size) {
@@ -359,7 +362,8 @@ bool run_png(PngJob* job, char* message, size_t message_size) {
     return false;
   }
   png_set_read_fn(png, &src, png_read_cb);
-  // PIL verifies the CRC of every chunk before the image data, ancillary ones included.
+  // PIL verifies the CRC of every chunk before the image data, ancillary ones included. (Critical chunks
+  // keep libpng's default, an error; read_png_image_data does the same for IDAT chunks.)
   png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
   // PIL has no per-side limit (libpng's default is 1,000,000); the pixel-count limit still applies.
   png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
@@ -426,7 +430,7 @@ bool run_png(PngJob* job, char* message, size_t message_size) {
     }
     img.pixels.resize(stride * static_cast<size_t>(y1 - y0));
     job->rows->resize(h);
-    if (y1 - y0 < static_cast<int>(h)) job->scratch->resize(stride);
+    if (y1 - y0 < static_cast<int>(h)) job->scratch->resize(2 * stride);
     if (img.mode == PixelMode::kP) img.palette.resize(768);
   } catch (...) {
     png_destroy_read_struct(&png, &info, nullptr);
@@ -435,11 +439,13 @@ bool run_png(PngJob* job, char* message, size_t message_size) {
   img.width = static_cast<int>(w);
   img.height = y1 - y0;
   job->part_y0 = y0;
-  // Rows outside the part all land in one scratch row (for interlaced images its contents are then
-  // meaningless, but the held rows are each their own buffer and come out right).
+  // Rows outside the part land in two scratch rows, alternately (read_png_image_data unfilters from
+  // the previous row's buffer; for interlaced images their contents are meaningless, but the held rows
+  // are each their own buffer and come out right).
   for (png_uint_32 y = 0; y < h; ++y) {
     const int yi = static_cast<int>(y);
-    (*job->rows)[y] = yi >= y0 && yi < y1 ? img.pixels.data() + static_cast<size_t>(yi - y0) * stride : job->scratch->data();
+    (*job->rows)[y] = yi >= y0 && yi < y1 ? img.pixels.data() + static_cast<size_t>(yi - y0) * stride
+                                          : job->scratch->data() + (y & 1) * stride;
   }
 
   if (img.mode == PixelMode::kP) {
@@ -456,6 +462,19 @@ bool run_png(PngJob* job, char* message, size_t message_size) {
     }
   }
 
+  // Non-interlaced 8-bit images without EXIF handling: the image data is read by read_png_image_data
+  // (libpng's reading, faster unfiltering). png_read_info stopped right after the first IDAT chunk's
+  // type field.
+  if (!job->libpng_rows && !job->want_exif && interlace == PNG_INTERLACE_NONE && bit_depth == 8 && src.pos >= 16 &&
+      std::memcmp(job->data + src.pos - 4, "IDAT", 4) == 0) {
+    const uint8_t* len = job->data + src.pos - 8;
+    const uint32_t first_length = (static_cast<uint32_t>(len[0]) << 24) | (static_cast<uint32_t>(len[1]) << 16) |
+                                  (static_cast<uint32_t>(len[2]) << 8) | len[3];
+    const bool ok = image_detail::read_png_image_data(job->data, job->size, src.pos, first_length, w, h, ch,
+                                                      job->rows->data(), message, message_size);
+    png_destroy_read_struct(&png, &info, nullptr);
+    return ok;
+  }
   png_read_image(png, job->rows->data());
 
   if (job->want_exif) {
@@ -494,13 +513,13 @@ bool png_tail_truncated(const uint8_t* d, size_t n) {
 }
 
 void decode_png(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options,
-                const PreprocessSpec* spec, image_detail::DecodedPart& part) {
+                const PreprocessSpec* spec, image_detail::DecodedPart& part, bool libpng_rows = false) {
   DecodedImage& img = part.image;
   img.format = "PNG";
   std::vector<png_bytep> rows;
   std::vector<uint8_t> exif, scratch;
   PngJob job{data, size, options.apply_exif_orientation, &img, &rows, &exif, false, false, 0, 0, false,
-             spec, &scratch, 0, {}};
+             spec, &scratch, 0, {}, libpng_rows};
   char message[320];
   message[0] = '\0';
   if (!run_png(&job, message, sizeof message)) {
@@ -844,6 +863,15 @@ DecodedPart decode_image_part_bytes(const uint8_t* data, size_t size, const std:
     part.exact = PixelRect{0, 0, part.image.width, part.image.height};
   }
   return part;
+}
+
+DecodedImage decode_png_with_libpng_rows(const uint8_t* data, size_t size, const std::string& name_for_errors) {
+  if (data == nullptr || size == 0 || !starts_with(data, size, "\x89PNG\r\n\x1a\n", 8)) {
+    fail(name_for_errors, "not a PNG file");
+  }
+  DecodedPart part;
+  decode_png(data, size, name_for_errors, DecodeOptions{}, nullptr, part, true);
+  return std::move(part.image);
 }
 
 DecodedPart decode_image_part(const std::string& path, const DecodeOptions& options, const PreprocessSpec& spec) {

@@ -1,4 +1,4 @@
-// Private helpers shared by the image sources (decode.cpp, resample.cpp, preprocess.cpp).
+// Private helpers shared by the image sources (decode.cpp, png_rows.cpp, resample.cpp, preprocess.cpp).
 #pragma once
 
 #include <cstddef>
@@ -75,6 +75,22 @@ struct DecodedPart {
 DecodedPart decode_image_part_bytes(const uint8_t* data, size_t size, const std::string& name_for_errors,
                                     const DecodeOptions& options, const PreprocessSpec& spec);
 DecodedPart decode_image_part(const std::string& path, const DecodeOptions& options, const PreprocessSpec& spec);
+
+// Reads the image data of a non-interlaced PNG with 8-bit samples (after libpng's png_read_info, which
+// leaves the file at offset `pos`, just after the first IDAT chunk's type, of that chunk's `length`)
+// exactly as libpng 1.6's sequential reader would: same pixels, same fatal errors (returned as false
+// with libpng's message), same tolerated ones; only the unfiltering is faster. rows[y] receives row y
+// (width * channels bytes); consecutive rows must be distinct buffers.
+bool read_png_image_data(const uint8_t* data, size_t size, size_t pos, uint32_t length, uint32_t width,
+                         uint32_t height, int channels, uint8_t* const* rows, char* message, size_t message_size);
+
+// PNG unfiltering of one row of n bytes, bpp bytes per pixel (1..4); `prev` is the previous
+// reconstructed row (zeros for the first).
+void png_unfilter_row(int filter, const uint8_t* raw, const uint8_t* prev, uint8_t* out, size_t n, int bpp);
+
+// decode_image_bytes for a PNG, but with libpng reading every row itself (what read_png_image_data
+// replaces), for tests that compare the two.
+DecodedImage decode_png_with_libpng_rows(const uint8_t* data, size_t size, const std::string& name_for_errors);
 
 // preprocess() of the full image, from a part that covers preprocess_source_rect (same output bits).
 Image8 preprocess_part(const DecodedPart& part, const PreprocessSpec& spec);

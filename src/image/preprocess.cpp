@@ -180,7 +180,8 @@ Image8 preprocess_impl(const DecodedImage& part, int full_w, int full_h, int px,
         const size_t row = static_cast<size_t>(r.x1 - r.x0) * ch;
         premul.resize(row * (r.y1 - r.y0));
         for (int y = r.y0; y < r.y1; ++y) {
-          std::memcpy(premul.data() + (y - r.y0) * row, view.data + (y - py) * view.stride + static_cast<size_t>(r.x0 - px) * ch, row);
+          const uint8_t* from = view.data + (y - py) * view.stride + static_cast<size_t>(r.x0 - px) * ch;
+          std::memcpy(premul.data() + (y - r.y0) * row, from, row);
         }
         image_detail::premultiply_alpha(premul.data(), static_cast<size_t>(r.x1 - r.x0) * (r.y1 - r.y0), ch);
         view.data = premul.data();

@@ -717,17 +717,30 @@ using clipzs::image_detail::DecodedPart;
 // decode gets wrong (upsampling context, block smoothing at a cut edge) changes the outputs.
 std::vector<uint8_t> texture(int w, int h, int ch, uint32_t seed) {
   std::vector<uint8_t> px(static_cast<size_t>(w) * h * ch);
-  for (int y = 0; y < h; ++y) {
+  // Waves sin(a x + b y + s) and cos(c x - 2c y + t) from per-column and per-row tables.
+  std::vector<double> sx(w), cx(w), sx2(w), cx2(w), sy(h), cy(h), sy2(h), cy2(h);
+  for (int c = 0; c < ch; ++c) {
     for (int x = 0; x < w; ++x) {
-      for (int c = 0; c < ch; ++c) {
+      sx[x] = std::sin(x * 0.031 * (c + 1) + seed);
+      cx[x] = std::cos(x * 0.031 * (c + 1) + seed);
+      sx2[x] = std::sin(x * 0.093 + c);
+      cx2[x] = std::cos(x * 0.093 + c);
+    }
+    for (int y = 0; y < h; ++y) {
+      sy[y] = std::sin(y * 0.017);
+      cy[y] = std::cos(y * 0.017);
+      sy2[y] = std::sin(-2 * y * 0.093);
+      cy2[y] = std::cos(-2 * y * 0.093);
+    }
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
         uint32_t k = (static_cast<uint32_t>(x / 3) * 73856093u) ^ (static_cast<uint32_t>(y / 3) * 19349663u) ^
                      (static_cast<uint32_t>(c + 1) * 83492791u) ^ seed;
         k ^= k >> 13;
         k *= 0x5bd1e995u;
         k ^= k >> 15;
-        const double v = 128 + 55 * std::sin(x * 0.031 * (c + 1) + y * 0.017 + seed) +
-                         35 * std::cos((x - 2 * y) * 0.093 + c) + static_cast<int>(k % 41) - 20 +
-                         (((x / 29 + y / 23 + c) % 3 == 0) ? 30 : 0);
+        const double v = 128 + 55 * (sx[x] * cy[y] + cx[x] * sy[y]) + 35 * (cx2[x] * cy2[y] - sx2[x] * sy2[y]) +
+                         static_cast<int>(k % 41) - 20 + (((x / 29 + y / 23 + c) % 3 == 0) ? 30 : 0);
         px[(static_cast<size_t>(y) * w + x) * ch + c] = static_cast<uint8_t>(std::clamp(v, 0.0, 255.0));
       }
     }
@@ -741,6 +754,10 @@ struct JpegConfig {
   int h_samp, v_samp;  // luma sampling factors (chroma 1x1)
   bool progressive;
   int restart_rows;
+  // A progressive scan script that never completes the coefficients: libjpeg then smooths blocks
+  // with their neighbours' DC values (block smoothing), which reaches across a cropped edge.
+  bool incomplete_scans = false;
+  bool arithmetic = false;  // arithmetic instead of Huffman entropy coding
 };
 
 // Encodes with libjpeg's compressor into memory (libjpeg's default error handler exits: the encoder
@@ -765,7 +782,18 @@ std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& px, int w, int h, c
     for (int i = 1; i < 3; ++i) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
   }
   if (cfg.progressive) jpeg_simple_progression(&c);
+  // Coarse DC (Al = 1, never refined), a few luma AC bands, coarse chroma AC: valid, and incomplete.
+  static jpeg_scan_info incomplete3[] = {{3, {0, 1, 2, 0}, 0, 0, 0, 1},
+                                         {1, {0, 0, 0, 0}, 1, 5, 0, 0},
+                                         {1, {1, 0, 0, 0}, 1, 63, 0, 2},
+                                         {1, {2, 0, 0, 0}, 1, 2, 0, 0}};
+  static jpeg_scan_info incomplete1[] = {{1, {0, 0, 0, 0}, 0, 0, 0, 1}, {1, {0, 0, 0, 0}, 1, 3, 0, 1}};
+  if (cfg.incomplete_scans) {
+    c.scan_info = cfg.components == 1 ? incomplete1 : incomplete3;
+    c.num_scans = cfg.components == 1 ? 2 : 4;
+  }
   c.restart_in_rows = cfg.restart_rows;
+  c.arith_code = cfg.arithmetic ? TRUE : FALSE;
   jpeg_start_compress(&c, TRUE);
   const size_t stride = static_cast<size_t>(w) * cfg.components;
   while (c.next_scanline < c.image_height) {
@@ -807,17 +835,20 @@ std::vector<uint8_t> encode_png(const std::vector<uint8_t>& px, int w, int h, in
   return out;
 }
 
+// 224 and 336, bicubic and bilinear, shortest side; squash (which reads the whole image) twice.
 std::vector<clipzs::PreprocessSpec> part_specs() {
   std::vector<clipzs::PreprocessSpec> specs;
   for (int n : {224, 336})
-    for (auto f : {Interpolation::kBicubic, Interpolation::kBilinear})
-      for (auto m : {clipzs::ResizeMode::kShortest, clipzs::ResizeMode::kSquash}) {
-        clipzs::PreprocessSpec s;
-        s.size = n;
-        s.interpolation = f;
-        s.resize_mode = m;
+    for (auto f : {Interpolation::kBicubic, Interpolation::kBilinear}) {
+      clipzs::PreprocessSpec s;
+      s.size = n;
+      s.interpolation = f;
+      specs.push_back(s);
+      if ((n == 224) == (f == Interpolation::kBicubic)) {
+        s.resize_mode = clipzs::ResizeMode::kSquash;
         specs.push_back(s);
       }
+    }
   return specs;
 }
 
@@ -908,6 +939,9 @@ TEST(ImagePreprocessPart, SyntheticJpegsMatchFullDecode) {
       {"444", 3, 1, 1, false, 0},       {"411", 3, 4, 1, false, 0},      {"grey", 1, 1, 1, false, 0},
       {"420-prog", 3, 2, 2, true, 0},   {"444-prog", 3, 1, 1, true, 0},  {"422-prog", 3, 2, 1, true, 0},
       {"grey-prog", 1, 1, 1, true, 0},  {"cmyk", 4, 1, 1, false, 0},     {"420-restart", 3, 2, 2, false, 1},
+      {"420-smooth", 3, 2, 2, false, 0, true}, {"444-smooth", 3, 1, 1, false, 0, true},
+      {"grey-smooth", 1, 1, 1, false, 0, true}, {"420-arith", 3, 2, 2, false, 0, false, true},
+      {"444-arith-prog", 3, 1, 1, true, 0, false, true},
   };
   const std::pair<int, int> sizes[] = {{9, 7},     {50, 300},  {300, 50},  {333, 250}, {251, 333},
                                        {451, 300}, {427, 640}, {641, 427}, {799, 501}, {417, 903},
@@ -928,7 +962,7 @@ TEST(ImagePreprocessPart, SyntheticJpegsMatchFullDecode) {
   std::cout << "[ part     ] " << files << " JPEGs, " << stats.compared << " decode+preprocess comparisons; "
             << stats.cropped_columns << " with cropped columns, " << stats.skipped_top << " skipping rows above, "
             << stats.stopped_early << " stopping before the last row\n";
-  EXPECT_EQ(files, 12 * 11);
+  EXPECT_EQ(files, 17 * 11);
   EXPECT_GT(stats.cropped_columns, 100);
   EXPECT_GT(stats.skipped_top, 50);
   EXPECT_GT(stats.stopped_early, 50);
@@ -1029,7 +1063,7 @@ TEST(ImagePreprocessPart, ReferenceImagesMatchFullDecodeAndPil) {
 TEST(ImagePreprocessPart, TruncationBelowTheNeededRowsStillFails) {
   int failures = 0, cases = 0;
   for (const JpegConfig& cfg : {JpegConfig{"420", 3, 2, 2, false, 0}, JpegConfig{"444-prog", 3, 1, 1, true, 0},
-                                JpegConfig{"grey", 1, 1, 1, false, 0}}) {
+                                JpegConfig{"grey", 1, 1, 1, false, 0}, JpegConfig{"422-arith", 3, 2, 1, false, 0, false, true}}) {
     // Portrait: preprocessing needs the middle rows only.
     const std::vector<uint8_t> jpeg = encode_jpeg(texture(427, 900, cfg.components, 5), 427, 900, cfg, 90);
     for (double keep : {0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99}) {
@@ -1060,5 +1094,416 @@ TEST(ImagePreprocessPart, TruncationBelowTheNeededRowsStillFails) {
     EXPECT_EQ(kind_of([&] { clipzs::image_detail::decode_and_preprocess(path, clipzs::PreprocessSpec{}); }, &what),
               ErrorKind::kInput);
     EXPECT_NE(what.find("truncated"), std::string::npos) << what;
+  }
+}
+
+// ------------------------------------------------------------ resampling kernels vs plain reference
+
+namespace {
+
+// PIL 9.4's ImagingResample written as plainly as possible (no SIMD, no windows), to check the
+// vectorised kernels: same filters, same coefficient rounding, horizontal pass into an 8-bit
+// intermediate, then vertical.
+double ref_filter(Interpolation f, double x) {
+  const double pi = 3.14159265358979323846;
+  auto sinc = [&](double v) { return v == 0.0 ? 1.0 : std::sin(v * pi) / (v * pi); };
+  switch (f) {
+    case Interpolation::kBox: return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0;
+    case Interpolation::kBilinear: x = std::fabs(x); return x < 1.0 ? 1.0 - x : 0.0;
+    case Interpolation::kHamming:
+      x = std::fabs(x);
+      if (x == 0.0) return 1.0;
+      if (x >= 1.0) return 0.0;
+      return std::sin(x * pi) / (x * pi) * (static_cast<double>(0.54f) + static_cast<double>(0.46f) * std::cos(x * pi));
+    case Interpolation::kBicubic:
+      x = std::fabs(x);
+      if (x < 1.0) return ((-0.5 + 2.0) * x - (-0.5 + 3.0)) * x * x + 1;
+      if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * -0.5;
+      return 0.0;
+    case Interpolation::kLanczos: return (-3.0 <= x && x < 3.0) ? sinc(x) * sinc(x / 3) : 0.0;
+    default: return 0.0;
+  }
+}
+
+double ref_support(Interpolation f) {
+  switch (f) {
+    case Interpolation::kBox: return 0.5;
+    case Interpolation::kBicubic: return 2.0;
+    case Interpolation::kLanczos: return 3.0;
+    default: return 1.0;
+  }
+}
+
+// One pass along an axis: `count` lines of `in_size` samples (`step` bytes apart within a line,
+// `line` bytes between lines), ch channels.
+void ref_pass(const uint8_t* in, int in_size, uint8_t* out, int out_size, int count, size_t in_step, size_t in_line,
+              size_t out_step, size_t out_line, int ch, Interpolation f) {
+  const double scale = static_cast<double>(static_cast<float>(in_size)) / out_size;
+  const double fs = scale < 1.0 ? 1.0 : scale;
+  const double support = ref_support(f) * fs;
+  for (int o = 0; o < out_size; ++o) {
+    const double center = (o + 0.5) * scale;
+    const int lo = std::max(0, static_cast<int>(center - support + 0.5));
+    const int hi = std::min(in_size, static_cast<int>(center + support + 0.5));
+    std::vector<double> w;
+    double sum = 0;
+    for (int t = lo; t < hi; ++t) {
+      w.push_back(ref_filter(f, (t - center + 0.5) / fs));
+      sum += w.back();
+    }
+    std::vector<int64_t> k;
+    for (double v : w) {
+      const double n = sum != 0.0 ? v / sum : v;
+      k.push_back(static_cast<int64_t>(n < 0 ? -0.5 + n * (1 << 22) : 0.5 + n * (1 << 22)));
+    }
+    for (int l = 0; l < count; ++l) {
+      for (int c = 0; c < ch; ++c) {
+        int64_t acc = 1 << 21;
+        for (size_t t = 0; t < k.size(); ++t) acc += in[l * in_line + (lo + t) * in_step + c] * k[t];
+        const int64_t v = acc >> 22;  // floor, as PIL's arithmetic shift
+        out[l * out_line + o * out_step + c] = static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+      }
+    }
+  }
+}
+
+std::vector<uint8_t> ref_resample(const std::vector<uint8_t>& src, int w, int h, int ch, int ow, int oh, Interpolation f) {
+  std::vector<uint8_t> tmp(static_cast<size_t>(ow) * h * ch);
+  if (ow != w) {
+    ref_pass(src.data(), w, tmp.data(), ow, h, ch, static_cast<size_t>(w) * ch, ch, static_cast<size_t>(ow) * ch, ch, f);
+  } else {
+    tmp = src;
+  }
+  std::vector<uint8_t> out(static_cast<size_t>(ow) * oh * ch);
+  if (oh != h) {
+    ref_pass(tmp.data(), h, out.data(), oh, ow, static_cast<size_t>(ow) * ch, ch, static_cast<size_t>(ow) * ch, ch, ch, f);
+  } else {
+    out = tmp;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(ImageResize, SimdKernelsMatchPlainReference) {
+  uint32_t state = 12345;
+  auto rnd = [&](int n) {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<int>((state >> 8) % static_cast<uint32_t>(n));
+  };
+  int cases = 0;
+  for (int round = 0; round < 60; ++round) {
+    const int ch = 1 + round % 4;
+    const int w = 1 + rnd(round < 30 ? 40 : 700), h = 1 + rnd(round < 30 ? 40 : 300);
+    // Downscales up to ~12x (dozens of taps), upscales, and unchanged axes.
+    const int ow = std::max(1, round % 5 == 0 ? w : w * (4 + rnd(40)) / 48 + rnd(3));
+    const int oh = std::max(1, round % 7 == 0 ? h : h * (4 + rnd(40)) / 48 + rnd(3));
+    std::vector<uint8_t> src(static_cast<size_t>(w) * h * ch);
+    for (auto& v : src) v = static_cast<uint8_t>(rnd(2) ? rnd(256) : (rnd(2) ? 0 : 255));  // extremes test clipping
+    for (auto f : {Interpolation::kBicubic, Interpolation::kBilinear, Interpolation::kLanczos, Interpolation::kBox,
+                   Interpolation::kHamming}) {
+      SCOPED_TRACE(std::to_string(w) + "x" + std::to_string(h) + "x" + std::to_string(ch) + " -> " +
+                   std::to_string(ow) + "x" + std::to_string(oh) + " " + clipzs::interpolation_name(f));
+      const std::vector<uint8_t> expect = ref_resample(src, w, h, ch, ow, oh, f);
+      std::vector<uint8_t> got(expect.size());
+      clipzs::image_detail::resample_window(src.data(), w, h, ch, ow, oh, f, 0, 0, ow, oh, got.data(),
+                                            static_cast<size_t>(ow) * ch);
+      ASSERT_TRUE(got == expect);
+      // A window, from a view holding just the source pixels it reads (in a tight buffer, so the
+      // kernels' read-ahead meets the buffer's end).
+      const int wx = rnd(ow), wy = rnd(oh), ww = 1 + rnd(ow - wx), wh = 1 + rnd(oh - wy);
+      const auto r = clipzs::image_detail::resample_source_rect(w, h, ow, oh, f, wx, wy, ww, wh);
+      ASSERT_FALSE(r.empty());
+      std::vector<uint8_t> part;
+      for (int y = r.y0; y < r.y1; ++y)
+        part.insert(part.end(), src.begin() + (static_cast<size_t>(y) * w + r.x0) * ch,
+                    src.begin() + (static_cast<size_t>(y) * w + r.x1) * ch);
+      clipzs::image_detail::SourceView view;
+      view.data = part.data();
+      view.stride = static_cast<size_t>(r.x1 - r.x0) * ch;
+      view.x0 = r.x0;
+      view.y0 = r.y0;
+      view.width = r.x1 - r.x0;
+      view.height = r.y1 - r.y0;
+      std::vector<uint8_t> win(static_cast<size_t>(ww) * wh * ch);
+      clipzs::image_detail::resample_window(view, w, h, ch, ow, oh, f, wx, wy, ww, wh, win.data(),
+                                            static_cast<size_t>(ww) * ch);
+      for (int y = 0; y < wh; ++y)
+        ASSERT_EQ(0, std::memcmp(&win[static_cast<size_t>(y) * ww * ch],
+                                 &expect[(static_cast<size_t>(wy + y) * ow + wx) * ch], static_cast<size_t>(ww) * ch))
+            << "window row " << y;
+      // A view that misses a column the window reads is refused.
+      if (r.x1 - r.x0 > 1) {
+        view.width -= 1;
+        EXPECT_EQ(kind_of([&] {
+                    clipzs::image_detail::resample_window(view, w, h, ch, ow, oh, f, wx, wy, ww, wh, win.data(),
+                                                          static_cast<size_t>(ww) * ch);
+                  }),
+                  ErrorKind::kInternal);
+      }
+      ++cases;
+    }
+  }
+  EXPECT_EQ(cases, 300);
+}
+
+// ------------------------------------------------------------- PNG image data without libpng rows
+
+namespace {
+
+// libpng's writer with a chosen filter and IDAT chunk size (small chunks: many chunk boundaries).
+std::vector<uint8_t> encode_png_with(const std::vector<uint8_t>& px, int w, int h, int color_type, int ch, int filters,
+                                     size_t idat_size, const std::vector<uint8_t>& palette = {}) {
+  std::vector<uint8_t> out;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png_create_info_struct(png);
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    ADD_FAILURE() << "libpng write failed";
+    return {};
+  }
+  png_set_write_fn(
+      png, &out,
+      [](png_structp p, png_bytep data, size_t n) {
+        auto* v = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(p));
+        v->insert(v->end(), data, data + n);
+      },
+      nullptr);
+  png_set_IHDR(png, info, w, h, 8, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  if (!palette.empty()) {
+    std::vector<png_color> pal;
+    for (size_t i = 0; i + 2 < palette.size(); i += 3) pal.push_back({palette[i], palette[i + 1], palette[i + 2]});
+    png_set_PLTE(png, info, pal.data(), static_cast<int>(pal.size()));
+  }
+  png_set_filter(png, 0, filters);
+  png_set_compression_buffer_size(png, idat_size);
+  png_write_info(png, info);
+  std::vector<png_bytep> rows(h);
+  for (int y = 0; y < h; ++y) rows[y] = const_cast<uint8_t*>(px.data()) + static_cast<size_t>(y) * w * ch;
+  png_write_image(png, rows.data());
+  png_write_end(png, info);
+  png_destroy_write_struct(&png, &info);
+  return out;
+}
+
+struct PngOutcome {
+  bool ok = false;
+  std::string what;
+  std::vector<uint8_t> pixels;
+};
+
+PngOutcome outcome(const std::function<DecodedImage()>& f) {
+  PngOutcome o;
+  try {
+    o.pixels = f().pixels;
+    o.ok = true;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+    o.what = e.what();
+  }
+  return o;
+}
+
+// Rewrites the CRC of the chunk that starts at `pos` (its length field).
+void fix_crc(std::vector<uint8_t>& png, size_t pos) {
+  const uint32_t len = (static_cast<uint32_t>(png[pos]) << 24) | (png[pos + 1] << 16) | (png[pos + 2] << 8) | png[pos + 3];
+  if (pos + 12 + len > png.size()) return;
+  const uint32_t crc = crc32_of(&png[pos + 4], 4 + len);
+  for (int k = 0; k < 4; ++k) png[pos + 8 + len + k] = static_cast<uint8_t>(crc >> (24 - 8 * k));
+}
+
+// Offsets of the chunks (their length fields).
+std::vector<size_t> chunk_offsets(const std::vector<uint8_t>& png) {
+  std::vector<size_t> at;
+  size_t pos = 8;
+  while (pos + 12 <= png.size()) {
+    at.push_back(pos);
+    const uint32_t len = (static_cast<uint32_t>(png[pos]) << 24) | (png[pos + 1] << 16) | (png[pos + 2] << 8) | png[pos + 3];
+    pos += 12 + static_cast<size_t>(len);
+  }
+  return at;
+}
+
+}  // namespace
+
+TEST(ImageDecode, PngImageDataReadLikeLibpng) {
+  struct Base {
+    std::string name;
+    std::vector<uint8_t> png;
+  };
+  std::vector<Base> bases;
+  const int filter_sets[] = {PNG_FILTER_NONE, PNG_FILTER_SUB, PNG_FILTER_UP, PNG_FILTER_AVG, PNG_FILTER_PAETH, PNG_ALL_FILTERS};
+  const struct {
+    int type, ch;
+  } kinds[] = {{PNG_COLOR_TYPE_GRAY, 1}, {PNG_COLOR_TYPE_GRAY_ALPHA, 2}, {PNG_COLOR_TYPE_RGB, 3}, {PNG_COLOR_TYPE_RGBA, 4}};
+  int n = 0;
+  for (const auto& k : kinds) {
+    for (int f : filter_sets) {
+      const int w = 23 + 7 * (n % 5), h = 17 + 5 * (n % 3);
+      const size_t idat = (n % 3 == 0) ? 8192 : (n % 3 == 1 ? 97 : 1000);
+      bases.push_back({"t" + std::to_string(k.type) + "-f" + std::to_string(f) + "-" + std::to_string(w) + "x" + std::to_string(h),
+                       encode_png_with(texture(w, h, k.ch, 11 + n), w, h, k.type, k.ch, f, idat)});
+      ++n;
+    }
+  }
+  std::vector<uint8_t> idx(31 * 19);
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<uint8_t>((i * 7) % 5);
+  bases.push_back({"palette", encode_png_with(idx, 31, 19, PNG_COLOR_TYPE_PALETTE, 1, PNG_ALL_FILTERS, 64,
+                                              {0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9})});
+  // A large photo-like image with Paeth rows, in one big IDAT and in many small ones.
+  bases.push_back({"big", encode_png_with(texture(700, 90, 3, 5), 700, 90, PNG_COLOR_TYPE_RGB, 3, PNG_ALL_FILTERS, 8192)});
+  bases.push_back({"big-small-idats", encode_png_with(texture(700, 90, 3, 5), 700, 90, PNG_COLOR_TYPE_RGB, 3, PNG_FILTER_PAETH, 300)});
+
+  uint32_t state = 777;
+  auto rnd = [&](size_t m) {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<size_t>((state >> 4) % static_cast<uint32_t>(m));
+  };
+  int cases = 0, both_fail = 0, same_message = 0;
+  auto compare = [&](const std::vector<uint8_t>& file, const std::string& label) {
+    const PngOutcome ours = outcome([&] { return clipzs::decode_image_bytes(file.data(), file.size(), "x.png"); });
+    const PngOutcome ref = outcome([&] { return clipzs::image_detail::decode_png_with_libpng_rows(file.data(), file.size(), "x.png"); });
+    ++cases;
+    ASSERT_EQ(ours.ok, ref.ok) << label << ": ours '" << ours.what << "', libpng '" << ref.what << "'";
+    if (ours.ok) {
+      ASSERT_TRUE(ours.pixels == ref.pixels) << label;
+    } else {
+      ++both_fail;
+      same_message += ours.what == ref.what;
+      if (ref.what.find("invalid chunk type") == std::string::npos) EXPECT_EQ(ours.what, ref.what) << label;
+    }
+  };
+  for (const Base& b : bases) {
+    compare(b.png, b.name);
+    const std::vector<size_t> chunks = chunk_offsets(b.png);
+    // Truncations: everywhere near the end, and spread over the file.
+    for (size_t cut = 1; cut <= 64 && cut < b.png.size(); ++cut)
+      compare(std::vector<uint8_t>(b.png.begin(), b.png.end() - cut), b.name + " cut " + std::to_string(cut));
+    for (int t = 0; t < 24; ++t) {
+      const size_t keep = 33 + rnd(b.png.size() - 33);
+      compare(std::vector<uint8_t>(b.png.begin(), b.png.begin() + keep), b.name + " keep " + std::to_string(keep));
+    }
+    // Byte changes anywhere after the header chunks, with the CRC left stale or made to match.
+    for (int t = 0; t < 40; ++t) {
+      std::vector<uint8_t> m = b.png;
+      const size_t at = 33 + rnd(m.size() - 33);
+      m[at] ^= static_cast<uint8_t>(1 + rnd(255));
+      compare(m, b.name + " flip " + std::to_string(at));
+      for (size_t c : chunks) {
+        if (at >= c + 4 && at < m.size()) {
+          std::vector<uint8_t> fixed = m;
+          size_t owner = c;
+          for (size_t c2 : chunks)
+            if (c2 <= at) owner = c2;
+          fix_crc(fixed, owner);
+          compare(fixed, b.name + " flip+crc " + std::to_string(at));
+          break;
+        }
+      }
+    }
+    // Data appended inside the last IDAT (after the zlib stream), and a stray IDAT after it.
+    for (size_t c : chunks) {
+      if (std::memcmp(&b.png[c + 4], "IEND", 4) != 0) continue;
+      std::vector<uint8_t> extra(b.png.begin(), b.png.begin() + c);
+      std::vector<uint8_t> body = {'I', 'D', 'A', 'T', 1, 2, 3};
+      std::vector<uint8_t> stray;
+      put32(stray, 3);
+      stray.insert(stray.end(), body.begin(), body.end());
+      put32(stray, crc32_of(body.data(), body.size()));
+      extra.insert(extra.end(), stray.begin(), stray.end());
+      extra.insert(extra.end(), b.png.begin() + c, b.png.end());
+      compare(extra, b.name + " stray IDAT");
+      // No IEND at all, and garbage after IEND.
+      compare(std::vector<uint8_t>(b.png.begin(), b.png.begin() + c), b.name + " no IEND");
+      std::vector<uint8_t> tail = b.png;
+      tail.insert(tail.end(), {1, 2, 3, 4, 5});
+      compare(tail, b.name + " garbage after IEND");
+    }
+  }
+  // The end of the zlib stream cut into chunks at every point near its end, without its Adler-32, and
+  // with bytes after it: where libpng's end-of-image handling decides between error and warning.
+  for (const Base& b : {bases[2], bases[14], bases.back()}) {
+    const std::vector<size_t> chunks = chunk_offsets(b.png);
+    std::vector<uint8_t> head, stream;  // everything before the first IDAT; the IDAT data joined
+    for (size_t c : chunks) {
+      const uint32_t len = (static_cast<uint32_t>(b.png[c]) << 24) | (b.png[c + 1] << 16) | (b.png[c + 2] << 8) | b.png[c + 3];
+      if (std::memcmp(&b.png[c + 4], "IDAT", 4) == 0) {
+        if (head.empty()) head.assign(b.png.begin(), b.png.begin() + c);
+        stream.insert(stream.end(), b.png.begin() + c + 8, b.png.begin() + c + 8 + len);
+      }
+    }
+    auto build = [&](const std::vector<std::vector<uint8_t>>& idats) {
+      std::vector<uint8_t> png = head;
+      for (const auto& d : idats) chunk(png, "IDAT", d);
+      chunk(png, "IEND", {});
+      return png;
+    };
+    for (size_t back = 0; back <= 24 && back < stream.size(); ++back) {
+      const size_t k = stream.size() - back;
+      const std::vector<uint8_t> first(stream.begin(), stream.begin() + k), rest(stream.begin() + k, stream.end());
+      compare(build({first, rest}), b.name + " split " + std::to_string(back) + " from the end");
+      compare(build({first, {}, rest}), b.name + " split+empty " + std::to_string(back));
+      compare(build({first}), b.name + " stream without its last " + std::to_string(back) + " bytes");
+      std::vector<uint8_t> more = stream;
+      more.insert(more.end(), back + 1, static_cast<uint8_t>(back * 37));
+      compare(build({more}), b.name + " " + std::to_string(back + 1) + " bytes after the stream");
+      compare(build({first, std::vector<uint8_t>(rest.begin(), rest.end()), {1, 2, 3}}), b.name + " extra IDAT " + std::to_string(back));
+    }
+    // libpng feeds zlib 8192 bytes of a chunk at a time: whether the Adler-32 arrives with the last
+    // row's data (a bad one is fatal) or only when looking for the end (a warning) depends on it.
+    for (size_t t = 0; t <= 12 && stream.size() > 8192 + 12; ++t) {
+      const size_t k = stream.size() - 8192 - t;
+      std::vector<uint8_t> bad = stream;
+      bad.back() ^= 0x5a;
+      for (const auto* s2 : {&stream, &bad}) {
+        const std::vector<uint8_t> first(s2->begin(), s2->begin() + k), rest(s2->begin() + k, s2->end());
+        compare(build({first, rest}), b.name + " 8192-piece boundary " + std::to_string(t) + (s2 == &bad ? " bad adler" : ""));
+      }
+    }
+  }
+  std::cout << "[ png rows ] " << cases << " files (" << bases.size() << " encodings, truncated, damaged), " << both_fail
+            << " rejected by both readers, " << same_message << " of those with the same message\n";
+  EXPECT_GT(both_fail, 500);
+}
+
+TEST(ImageDecode, PngUnfilterMatchesPlainFormulas) {
+  uint32_t state = 99;
+  auto rnd = [&]() {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<uint8_t>(state >> 24);
+  };
+  for (int bpp = 1; bpp <= 4; ++bpp) {
+    for (size_t pixels : {1u, 2u, 5u, 64u, 333u}) {
+      const size_t n = pixels * bpp;
+      std::vector<uint8_t> raw(n), prev(n), out(n), expect(n);
+      for (int filter = 0; filter <= 4; ++filter) {
+        for (int round = 0; round < 4; ++round) {
+          for (size_t i = 0; i < n; ++i) {
+            raw[i] = round == 0 ? 255 : rnd();  // round 0: ties and wrap-around
+            prev[i] = round == 1 ? 0 : rnd();
+          }
+          for (size_t i = 0; i < n; ++i) {
+            const int a = i >= static_cast<size_t>(bpp) ? expect[i - bpp] : 0;
+            const int b = prev[i];
+            const int c = i >= static_cast<size_t>(bpp) ? prev[i - bpp] : 0;
+            int pred = 0;
+            switch (filter) {
+              case 1: pred = a; break;
+              case 2: pred = b; break;
+              case 3: pred = (a + b) / 2; break;
+              case 4: {
+                const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+                pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
+                break;
+              }
+              default: break;
+            }
+            expect[i] = static_cast<uint8_t>(raw[i] + pred);
+          }
+          clipzs::image_detail::png_unfilter_row(filter, raw.data(), prev.data(), out.data(), n, bpp);
+          ASSERT_TRUE(out == expect) << "filter " << filter << " bpp " << bpp << " pixels " << pixels;
+        }
+      }
+    }
   }
 }
