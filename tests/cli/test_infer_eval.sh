@@ -68,6 +68,12 @@ py_check "CSV with one line per result, Markdown on stdout" "
 lines = open('$WORK/sum.csv').read().splitlines(); assert len(lines) == 3 and lines[0].startswith('file,dataset'), lines
 md = open('$WORK/out').read(); assert md.count('| fashion-mnist |') == 2, md"
 
+expect_exit 0 "infer into a named --image-store" -- "$CLIPZS" infer "${common[@]}" --input "$WORK/fm" --image-store "$WORK/named" --out "$WORK/p2.csv"
+mkdir -p "$WORK/fm2/bag"; cp "$WORK/fm/bag/"*.png "$WORK/fm2/bag/"
+expect_exit 5 "a named --image-store holding other images is not overwritten" -- \
+  "$CLIPZS" infer "${common[@]}" --input "$WORK/fm2" --image-store "$WORK/named"
+py_check "the named store still holds the first run's 50 rows" "
+import json; assert json.load(open('$WORK/named/manifest.json'))['rows'] == 50"
 printf 'cat\ndog\n' > "$WORK/two.txt"
 expect_exit 3 "labels that match no class list entry" -- "$CLIPZS" eval --model "$TINY_VIT" --classes "$WORK/two.txt" \
   --cache-dir "$WORK/cache" --input "$WORK/fm" --out "$WORK/res/c.json"

@@ -167,6 +167,9 @@ void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyDat
     if (reusable(d.image_store, run)) {
       spdlog::info("image embeddings from {}", d.image_store);
     } else {
+      if (!o.image_store.empty() && fs::exists(fs::path(d.image_store) / "manifest.json"))
+        throw Error(ErrorKind::kOutput, "--image-store '" + d.image_store + "' holds embeddings of other images or another model",
+                    "choose another --image-store, or leave it out to use the cache");
       const bool partial = fs::exists(fs::path(d.image_store) / "run.json");
       spdlog::info("embedding {} images into {}{}", inputs.size(), d.image_store, partial ? " (resuming)" : "");
       ClipModel model = ClipModel::load(d.bundle, runtime_options(o.device, o.dtype, o.threads, true, false));
