@@ -807,32 +807,13 @@ std::vector<uint8_t> encode_jpeg(const std::vector<uint8_t>& px, int w, int h, c
   return out;
 }
 
-// PNG through libpng's writer, optionally Adam7-interlaced.
+// PNG through libpng's writer (defined below): filters < 0 and idat_size 0 keep libpng's defaults.
+std::vector<uint8_t> encode_png_with(const std::vector<uint8_t>& px, int w, int h, int color_type, int ch, int filters,
+                                     size_t idat_size, const std::vector<uint8_t>& palette = {}, bool interlaced = false);
+
+// PNG with libpng's default filters, optionally Adam7-interlaced.
 std::vector<uint8_t> encode_png(const std::vector<uint8_t>& px, int w, int h, int color_type, int ch, bool interlaced) {
-  std::vector<uint8_t> out;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    ADD_FAILURE() << "libpng write failed";
-    return {};
-  }
-  png_set_write_fn(
-      png, &out,
-      [](png_structp p, png_bytep data, size_t n) {
-        auto* v = static_cast<std::vector<uint8_t>*>(png_get_io_ptr(p));
-        v->insert(v->end(), data, data + n);
-      },
-      nullptr);
-  png_set_IHDR(png, info, w, h, 8, color_type, interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
-               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  std::vector<png_bytep> rows(h);
-  for (int y = 0; y < h; ++y) rows[y] = const_cast<uint8_t*>(px.data()) + static_cast<size_t>(y) * w * ch;
-  png_write_image(png, rows.data());
-  png_write_end(png, info);
-  png_destroy_write_struct(&png, &info);
-  return out;
+  return encode_png_with(px, w, h, color_type, ch, -1, 0, {}, interlaced);
 }
 
 // 224 and 336, bicubic and bilinear, shortest side; squash (which reads the whole image) twice.
@@ -1253,7 +1234,7 @@ namespace {
 
 // libpng's writer with a chosen filter and IDAT chunk size (small chunks: many chunk boundaries).
 std::vector<uint8_t> encode_png_with(const std::vector<uint8_t>& px, int w, int h, int color_type, int ch, int filters,
-                                     size_t idat_size, const std::vector<uint8_t>& palette = {}) {
+                                     size_t idat_size, const std::vector<uint8_t>& palette, bool interlaced) {
   std::vector<uint8_t> out;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png_create_info_struct(png);
@@ -1269,14 +1250,15 @@ std::vector<uint8_t> encode_png_with(const std::vector<uint8_t>& px, int w, int 
         v->insert(v->end(), data, data + n);
       },
       nullptr);
-  png_set_IHDR(png, info, w, h, 8, color_type, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_IHDR(png, info, w, h, 8, color_type, interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   if (!palette.empty()) {
     std::vector<png_color> pal;
     for (size_t i = 0; i + 2 < palette.size(); i += 3) pal.push_back({palette[i], palette[i + 1], palette[i + 2]});
     png_set_PLTE(png, info, pal.data(), static_cast<int>(pal.size()));
   }
-  png_set_filter(png, 0, filters);
-  png_set_compression_buffer_size(png, idat_size);
+  if (filters >= 0) png_set_filter(png, 0, filters);
+  if (idat_size > 0) png_set_compression_buffer_size(png, idat_size);
   png_write_info(png, info);
   std::vector<png_bytep> rows(h);
   for (int y = 0; y < h; ++y) rows[y] = const_cast<uint8_t*>(px.data()) + static_cast<size_t>(y) * w * ch;
