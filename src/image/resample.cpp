@@ -135,28 +135,40 @@ inline uint8_t clip8(int32_t v) {
 // Horizontal weights for the output columns [x0, x0+nx), laid out for vectorised dot products: each
 // column's taps are padded to a multiple of 8 with zero weights and every weight is repeated C times,
 // so 8 taps of interleaved pixels (8*C bytes) meet 8*C weights lane by lane.
-struct HorizontalPlan {
-  std::vector<int> xmin, taps, blocks;
+// Where each output column's taps start (relative to `origin`), how many there are, how many padded
+// groups of `taps_per_group` they fill, and where the column's weights start in the plan's weight array.
+struct ColumnLayout {
+  std::vector<int> xmin, taps, groups;
   std::vector<size_t> offset;
+};
+
+// Fills `layout` for columns [x0, x0+nx); each group takes `values_per_group` weight slots. Returns
+// the total number of weight slots.
+size_t layout_columns(const Coeffs& c, int x0, int nx, int origin, int taps_per_group, size_t values_per_group,
+                      ColumnLayout& layout) {
+  layout.xmin.resize(nx);
+  layout.taps.resize(nx);
+  layout.groups.resize(nx);
+  layout.offset.resize(nx);
+  size_t total = 0;
+  for (int i = 0; i < nx; ++i) {
+    layout.xmin[i] = c.bounds[2 * (x0 + i)] - origin;
+    layout.taps[i] = c.bounds[2 * (x0 + i) + 1];
+    layout.groups[i] = (layout.taps[i] + taps_per_group - 1) / taps_per_group;
+    layout.offset[i] = total;
+    total += static_cast<size_t>(layout.groups[i]) * values_per_group;
+  }
+  return total;
+}
+
+struct HorizontalPlan : ColumnLayout {
   std::vector<int32_t> kw;
 };
 
 // `origin` is the source column that the kernels' row pointers point at (xmin is stored relative to it).
 HorizontalPlan plan_horizontal(const Coeffs& c, int ch, int x0, int nx, int origin) {
   HorizontalPlan plan;
-  plan.xmin.resize(nx);
-  plan.taps.resize(nx);
-  plan.blocks.resize(nx);
-  plan.offset.resize(nx);
-  size_t total = 0;
-  for (int i = 0; i < nx; ++i) {
-    plan.xmin[i] = c.bounds[2 * (x0 + i)] - origin;
-    plan.taps[i] = c.bounds[2 * (x0 + i) + 1];
-    plan.blocks[i] = (plan.taps[i] + 7) / 8;
-    plan.offset[i] = total;
-    total += static_cast<size_t>(plan.blocks[i]) * 8 * ch;
-  }
-  plan.kw.assign(total, 0);
+  plan.kw.assign(layout_columns(c, x0, nx, origin, 8, static_cast<size_t>(8 * ch), plan), 0);
   for (int i = 0; i < nx; ++i) {
     const int32_t* k = &c.k[static_cast<size_t>(x0 + i) * c.ksize];
     int32_t* w = &plan.kw[plan.offset[i]];
@@ -238,7 +250,7 @@ __attribute__((target("avx2"))) void horizontal_avx2(const uint8_t* src, size_t 
     for (int i = 0; i < nx; ++i) {
       const uint8_t* p = in + static_cast<size_t>(plan.xmin[i]) * C;
       const int32_t* w = &plan.kw[plan.offset[i]];
-      const int nb = plan.blocks[i];
+      const int nb = plan.groups[i];
       int32_t s[C];
       for (int q = 0; q < C; ++q) s[q] = kHalf;
       if (src_end - p >= static_cast<ptrdiff_t>(nb) * kLanes) {
@@ -318,9 +330,7 @@ __attribute__((target("avx2"))) void vertical_avx2(const uint8_t* tmp, size_t tm
 constexpr int kMaddTaps[5] = {0, 16, 8, 4, 4};
 constexpr int kSplitBits = 11;
 
-struct MaddPlan {
-  std::vector<int> xmin, taps, groups;
-  std::vector<size_t> offset;  // into w, in int16 units: per group 16 hi weights then 16 lo weights
+struct MaddPlan : ColumnLayout {  // offset: into w, in int16 units: per group 16 hi then 16 lo weights
   std::vector<int16_t> w;
   int8_t shuffle[32];
 };
@@ -348,18 +358,7 @@ inline void madd_slot(int C, int q, int& tap, int& channel) {
 // the vpmulld kernel then runs instead).
 bool plan_madd(const Coeffs& c, int C, int x0, int nx, int origin, MaddPlan& plan) {
   const int G = kMaddTaps[C];
-  plan.xmin.resize(nx);
-  plan.taps.resize(nx);
-  plan.groups.resize(nx);
-  plan.offset.resize(nx);
-  size_t total = 0;
-  for (int i = 0; i < nx; ++i) {
-    plan.xmin[i] = c.bounds[2 * (x0 + i)] - origin;
-    plan.taps[i] = c.bounds[2 * (x0 + i) + 1];
-    plan.groups[i] = (plan.taps[i] + G - 1) / G;
-    plan.offset[i] = total;
-    total += static_cast<size_t>(plan.groups[i]) * 32;
-  }
+  const size_t total = layout_columns(c, x0, nx, origin, G, 32, plan);
   plan.w.assign(total, 0);
   // vpshufb indexes within each 128-bit lane; both lanes hold the same 16 loaded bytes.
   for (int lane = 0; lane < 2; ++lane) {

@@ -163,11 +163,10 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
         const std::string& error = batch->errors[static_cast<size_t>(i)];
         if (error.empty()) {
           record["status"] = "ok";
-          ++summary.ok;
         } else {
           record["status"] = "error";
           record["error"] = error;
-          ++summary.errors;
+          ++summary.errors;  // this run's, for progress; the total comes from the writer at the end
         }
         records.push_back(std::move(record));
       }

@@ -273,21 +273,28 @@ TEST(ImagePreprocessReference, SquashModeMatchesPil) {
   }
 }
 
+
+// `jpeg` with an APP1 Exif segment inserted after SOI: a big-endian TIFF with one IFD entry,
+// Orientation (0x0112), SHORT, 1 value.
+std::vector<uint8_t> with_exif_orientation(const std::vector<uint8_t>& jpeg, int orientation) {
+  const std::vector<uint8_t> tiff = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1,
+                                     0, static_cast<uint8_t>(orientation), 0, 0, 0, 0, 0, 0};
+  std::vector<uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
+  app1.insert(app1.end(), tiff.begin(), tiff.end());
+  const size_t len = app1.size() + 2;
+  std::vector<uint8_t> out = {0xFF, 0xD8, 0xFF, 0xE1, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len & 0xff)};
+  out.insert(out.end(), app1.begin(), app1.end());
+  out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+  return out;
+}
+
 TEST(ImagePreprocessReference, ExifOrientationRotatesOnlyWhenAsked) {
   SKIP_WITHOUT_REFERENCE();
   std::vector<uint8_t> jpeg = read_bytes(kPreprocessDir / "images" / "chelsea_q95_444.jpg");
   const DecodedImage plain = clipzs::decode_image_bytes(jpeg.data(), jpeg.size(), "plain.jpg");
   for (int orientation = 1; orientation <= 8; ++orientation) {
     SCOPED_TRACE(orientation);
-    // APP1 "Exif\0\0" + big-endian TIFF with one IFD entry: Orientation (0x0112), SHORT, 1 value.
-    std::vector<uint8_t> tiff = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1,
-                                 0, static_cast<uint8_t>(orientation), 0, 0, 0, 0, 0, 0};
-    std::vector<uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
-    app1.insert(app1.end(), tiff.begin(), tiff.end());
-    const size_t len = app1.size() + 2;
-    std::vector<uint8_t> with = {0xFF, 0xD8, 0xFF, 0xE1, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len & 0xff)};
-    with.insert(with.end(), app1.begin(), app1.end());
-    with.insert(with.end(), jpeg.begin() + 2, jpeg.end());
+    const std::vector<uint8_t> with = with_exif_orientation(jpeg, orientation);
     const DecodedImage ignored = clipzs::decode_image_bytes(with.data(), with.size(), "exif.jpg");
     EXPECT_EQ(ignored.pixels, plain.pixels);
     clipzs::DecodeOptions opt;
@@ -964,14 +971,7 @@ TEST(ImagePreprocessPart, OtherFiltersAndExifOrientation) {
     expect_part_matches_full(jpeg, "f-" + std::to_string(w) + "x" + std::to_string(h) + ".jpg", specs, stats);
     // EXIF orientation, applied or not: 6 (rotation) forces a whole decode, 1 keeps the partial one.
     for (int orientation : {1, 6}) {
-      const std::vector<uint8_t> tiff = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1,
-                                         0, static_cast<uint8_t>(orientation), 0, 0, 0, 0, 0, 0};
-      std::vector<uint8_t> app1 = {'E', 'x', 'i', 'f', 0, 0};
-      app1.insert(app1.end(), tiff.begin(), tiff.end());
-      const size_t len = app1.size() + 2;
-      std::vector<uint8_t> with = {0xFF, 0xD8, 0xFF, 0xE1, static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len & 0xff)};
-      with.insert(with.end(), app1.begin(), app1.end());
-      with.insert(with.end(), jpeg.begin() + 2, jpeg.end());
+      const std::vector<uint8_t> with = with_exif_orientation(jpeg, orientation);
       for (bool apply : {false, true}) {
         clipzs::DecodeOptions opt;
         opt.apply_exif_orientation = apply;
