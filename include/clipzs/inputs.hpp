@@ -12,19 +12,34 @@
 // naming the file (and row for CSVs).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace clipzs {
 
 struct ImageInput {
-  std::string path;   // as it will be opened
+  ImageInput() = default;
+  ImageInput(std::string path_, std::string label_ = {}) : path(std::move(path_)), label(std::move(label_)) {}
+  std::string path;   // as it will be opened (for an archive member: the archive)
   std::string label;  // may be empty
+  // An archive member (a WebDataset .tar shard): the image is the `size` bytes at byte `offset` of
+  // `path`, named `member` inside it. size == 0 means `path` is the image file itself.
+  std::string member;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  bool in_archive() const noexcept { return size > 0; }
+  // "path" or "path:member", for messages and rows.jsonl.
+  std::string display_name() const { return in_archive() ? path + ":" + member : path; }
 };
+
+// The bytes of an archive member (throws Error(kInput) naming the archive and member when it cannot be read).
+std::vector<uint8_t> read_archive_member(const ImageInput& input);
 
 std::vector<ImageInput> list_image_inputs(const std::string& input);
 
-// sha256 over the listing (paths and labels), used to recognise the same run when resuming.
+// sha256 over the listing (paths, archive members and labels), used to recognise the same run when resuming.
 std::string listing_fingerprint(const std::vector<ImageInput>& inputs);
 
 // Splits one CSV record (RFC 4180: quotes, doubled quotes); returns false on an unterminated quote.

@@ -166,12 +166,28 @@ std::vector<ImageInput> list_image_inputs(const std::string& input) {
   return out;
 }
 
+std::vector<uint8_t> read_archive_member(const ImageInput& input) {
+  std::ifstream in(input.path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::kInput, "cannot open archive '" + input.path + "'");
+  std::vector<uint8_t> bytes(static_cast<size_t>(input.size));
+  in.seekg(static_cast<std::streamoff>(input.offset));
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!in || static_cast<uint64_t>(in.gcount()) != input.size)
+    throw Error(ErrorKind::kInput, input.display_name() + ": the archive ends inside this member",
+                "the shard is truncated; download or copy it again");
+  return bytes;
+}
+
 std::string listing_fingerprint(const std::vector<ImageInput>& inputs) {
   std::string all;
   for (const auto& item : inputs) {
     all += item.path;
     all += '\0';
     all += item.label;
+    if (item.in_archive()) {  // plain files keep the fingerprint they had before archive members existed
+      all += '\0';
+      all += item.member + '\0' + std::to_string(item.offset) + '\0' + std::to_string(item.size);
+    }
     all += '\n';
   }
   return sha256_bytes(all.data(), all.size());

@@ -1,0 +1,90 @@
+// Inner-product k-nearest-neighbour search of query embeddings against a bank of embeddings.
+//
+// exact_knn: every bank row is scored. Bank rows are read in chunks (fp16 rows are widened to fp32
+// chunk by chunk, so the bank stays fp16 in memory), scored with one matrix product per (query block,
+// chunk), and a per-query top-k is kept as the chunks stream by. Runs on LibTorch's CPU BLAS or on a
+// CUDA device. Scores are fp32 dot products; ties are broken by the lower bank row id, so results do
+// not depend on the chunk size or thread count except through fp32 rounding of the dot products.
+//
+// Approximate search through FAISS (when clipzs was built with it, see faiss_available()): an index is
+// built once from the bank (IVF-Flat, IVF-PQ or HNSW over inner product) and written atomically; at
+// query time it is memory-mapped where FAISS supports it, so banks larger than memory can be searched.
+//
+// Contract: queries nq x dim float32 row-major; bank rows x dim (float16 as IEEE binary16 bits, or
+// float32), row-major. Results hold nq x k entries, best first; where fewer than k rows exist, the
+// trailing entries have id -1 and score -infinity. Failure modes: dim mismatch, k < 1 -> Error(kUsage
+// or kInput, naming both shapes); a CUDA device on a CPU-only build -> Error(kUnsupported); FAISS
+// functions on a build without FAISS -> Error(kUnsupported); an unreadable or damaged index file ->
+// Error(kInput) naming it; a set cancel flag -> Error(kInterrupted).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "clipzs/store.hpp"
+
+namespace clipzs {
+
+struct BankView {
+  const void* data = nullptr;  // rows x dim
+  StoreDType dtype = StoreDType::kFloat16;
+  int64_t rows = 0;
+  int64_t dim = 0;
+};
+
+struct KnnResult {
+  int64_t queries = 0;
+  int64_t k = 0;
+  std::vector<int64_t> ids;   // queries x k, bank row ids, best first; -1 where there is none
+  std::vector<float> scores;  // queries x k, inner products
+};
+
+struct KnnOptions {
+  int k = 128;
+  int64_t chunk_rows = 0;   // bank rows per chunk; 0 picks a size for the device
+  int64_t query_block = 0;  // queries per block; 0 picks a size for the device
+  std::string device = "cpu";
+  const std::atomic<bool>* cancel = nullptr;
+  // CPU: once a query holds k results, score its later chunks with a bf16 product and recompute in fp32
+  // only the rows a rigorous error bound cannot rule out (same result, ~2x faster). Used only where the
+  // CPU has native bf16 dot products (AVX512-BF16) and blocks are large enough; false: fp32 products.
+  bool bf16_screen = true;
+};
+
+KnnResult exact_knn(const float* queries, int64_t num_queries, const BankView& bank, const KnnOptions& options);
+// The same with the queries' dimension stated, so a mismatch with bank.dim is an Error(kInput).
+KnnResult exact_knn(const float* queries, int64_t num_queries, int64_t query_dim, const BankView& bank,
+                    const KnnOptions& options);
+
+// FAISS ---------------------------------------------------------------------------------------------
+
+bool faiss_available() noexcept;
+
+struct IndexBuildOptions {
+  std::string type = "ivf-flat";  // "flat", "ivf-flat", "ivf-pq", "hnsw"
+  int64_t nlist = 0;              // IVF lists; 0 picks ~4*sqrt(rows), capped to rows/39
+  int pq_m = 0;                   // IVF-PQ sub-quantizers; 0 picks dim/16
+  int pq_bits = 8;
+  int hnsw_m = 32;
+  int64_t train_rows = 0;         // rows sampled to train IVF/PQ; 0 picks min(rows, 256 * nlist)
+  uint64_t seed = 1234;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// Builds an index over every bank row (ids = row numbers) and writes it to `path` (temp name, rename).
+// Returns a description (type, parameters, rows, bytes, seconds) for the caller's manifest.
+std::string build_faiss_index(const BankView& bank, const std::string& path, const IndexBuildOptions& options);
+
+struct IndexSearchOptions {
+  int k = 128;
+  int nprobe = 32;     // IVF lists visited
+  int ef_search = 256; // HNSW
+  bool mmap = true;    // memory-map the index file where FAISS supports it
+};
+
+KnnResult search_faiss_index(const std::string& path, const float* queries, int64_t num_queries, int64_t dim,
+                             const IndexSearchOptions& options);
+
+}  // namespace clipzs
