@@ -20,6 +20,7 @@
 #include "clipzs/image.hpp"
 #include "clipzs/inputs.hpp"
 #include "clipzs/model.hpp"
+#include "clipzs/pairs.hpp"
 #include "clipzs/store.hpp"
 
 namespace clipzs {
@@ -43,6 +44,12 @@ struct EmbedImagesOptions {
   StoreDType store_dtype = StoreDType::kFloat16;
   OpenMode open_mode;
   DecodeOptions decode;
+  // Augmented training views (few-shot methods): when > 0, every input gives this many rows, row
+  // i * augment_views + v being view v of input i (augmented_view in image.hpp); rows.jsonl records
+  // "source" (the input's index) and "view". 0: the plain centre crop, one row per input.
+  int augment_views = 0;
+  uint64_t augment_seed = 1;
+  AugmentSpec augment;
   const std::atomic<bool>* cancel = nullptr;
 };
 
@@ -89,5 +96,47 @@ struct EmbedTextsOptions {
 EmbedSummary embed_texts(const ClipModel& model, const ClipTokenizer& tokenizer, const ClassPrompts& classes,
                          const std::string& store_dir, const EmbedTextsOptions& options,
                          const ProgressCallback& progress = {});
+
+struct EmbedCaptionsOptions {
+  int batch_size = 256;
+  StoreDType store_dtype = StoreDType::kFloat16;
+  std::string caption_template = "{}";  // "{}" is replaced by the caption (e.g. "a photo of {}")
+  OpenMode open_mode;
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+// One row per caption (store kind "captions"): the normalised text embedding of
+// caption_template with the caption filled in, truncated to the bundle's context length as CLIP's
+// `truncate=True` does (counted in the manifest). Resumable like image stores: batches are fixed
+// ranges, a resumed run continues after the last stored batch. rows.jsonl: {"index","caption","status",
+// "truncated"?} plus the matching entry of `extra` when given (same length as captions).
+EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokenizer, const std::vector<std::string>& captions,
+                            const std::string& store_dir, const EmbedCaptionsOptions& options,
+                            const ProgressCallback& progress = {}, const std::vector<nlohmann::json>& extra = {});
+
+// sha256 over the captions as embed_captions identifies its input.
+std::string captions_fingerprint(const std::vector<std::string>& captions);
+
+// A retrieval bank (bank.hpp) from image-caption pairs: the images into BANK/images (embed_images),
+// the captions into BANK/captions (embed_captions), then BANK/bank.json, last. With open_mode.resume a
+// stage whose store is already complete for the same inputs and bundle is kept, so an interrupted run
+// continues where it stopped; with open_mode.overwrite an existing bank is replaced (bank.json is
+// removed first, so a half-replaced bank never looks complete).
+struct EmbedPairsOptions {
+  EmbedImagesOptions images;          // open_mode and cancel are taken from here for both stages
+  EmbedCaptionsOptions captions;
+  std::string input;                  // recorded in bank.json
+};
+
+struct EmbedPairsSummary {
+  std::string bank;
+  int64_t rows = 0;
+  EmbedSummary images;
+  EmbedSummary captions;
+};
+
+EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& tokenizer, const PairListing& listing,
+                              const std::string& bank_dir, const EmbedPairsOptions& options,
+                              const ProgressCallback& progress = {});
 
 }  // namespace clipzs

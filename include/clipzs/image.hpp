@@ -79,4 +79,17 @@ Image8 preprocess(const DecodedImage& image, const PreprocessSpec& spec);
 // ToTensor + Normalize into `out` (3*size*size floats, CHW).
 void normalize_chw(const Image8& rgb, const PreprocessSpec& spec, float* out);
 
+// A training view for few-shot methods, as torchvision's RandomResizedCrop(size, scale, ratio 3/4..4/3,
+// bicubic) + RandomHorizontalFlip(0.5) (Tip-Adapter's augmentation): a crop of scale_min..scale_max of
+// the area is resized to size x size with the spec's interpolation (PIL arithmetic), then converted
+// to RGB. The draw depends only on (seed, image_index, view), so views do not change with threads,
+// batches or resumes. View 0 is not special: every view is random.
+struct AugmentSpec {
+  double scale_min = 0.5;
+  double scale_max = 1.0;
+  bool flip = true;
+};
+Image8 augmented_view(const DecodedImage& image, const PreprocessSpec& spec, const AugmentSpec& augment, uint64_t seed,
+                      uint64_t image_index, int view);
+
 }  // namespace clipzs

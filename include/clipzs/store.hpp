@@ -25,6 +25,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "clipzs/npy.hpp"
+
 namespace clipzs {
 
 enum class StoreDType { kFloat16, kFloat32 };
@@ -69,11 +71,14 @@ struct Store {
   nlohmann::json manifest;
   int64_t rows = 0;
   int64_t dim = 0;
-  std::vector<float> embeddings;       // rows x dim, float32
+  std::vector<float> embeddings;       // rows x dim, float32 (empty when read with as_float = false)
+  NpyArray raw;                        // embeddings.npy as stored (float16 or float32), when as_float = false
   std::vector<nlohmann::json> records; // rows.jsonl
 };
 
-// Reads a complete store. With verify, checks the sha256 of embeddings.npy and rows.jsonl.
-Store read_store(const std::string& dir, bool verify = true);
+// Reads a complete store. With verify, checks the sha256 of embeddings.npy and rows.jsonl. With
+// as_float = false the embeddings stay in their stored dtype (`raw`), e.g. to keep a large fp16
+// retrieval bank at half the memory.
+Store read_store(const std::string& dir, bool verify = true, bool as_float = true);
 
 }  // namespace clipzs

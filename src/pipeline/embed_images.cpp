@@ -43,7 +43,9 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
                           const EmbedImagesOptions& options, const ProgressCallback& progress) {
   const BundleInfo& bundle = model.bundle();
   const PreprocessSpec spec = bundle.preprocess;
-  const int64_t total = static_cast<int64_t>(inputs.size());
+  if (options.augment_views < 0) throw Error(ErrorKind::kUsage, "--augment must be 0 or more");
+  const int64_t views = std::max(1, options.augment_views);
+  const int64_t total = static_cast<int64_t>(inputs.size()) * views;
   const int64_t dim = model.embed_dim();
   const int64_t pixels_per_image = 3LL * spec.size * spec.size;
   if (options.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch-size must be at least 1");
@@ -60,6 +62,9 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
       {"model_dtype", dtype_name(model.options().dtype)},
       {"exif", options.decode.apply_exif_orientation ? "apply" : "ignore"},
   };
+  if (options.augment_views > 0)
+    identity["augment"] = {{"views", options.augment_views}, {"seed", options.augment_seed},
+                           {"scale", {options.augment.scale_min, options.augment.scale_max}}, {"flip", options.augment.flip}};
   StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, options.open_mode);
   const int64_t resumed = writer.rows_done();
   // Resume on a batch boundary so batches are the same as in an uninterrupted run.
@@ -88,11 +93,30 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
       batch->remaining = static_cast<int>(n);
       PendingBatch* raw = batch.get();
       for (int64_t i = 0; i < n; ++i) {
-        pool.submit([raw, i, &inputs, &spec, &options, pixels_per_image] {
+        pool.submit([raw, i, &inputs, &spec, &options, pixels_per_image, views] {
           try {
-            // Decodes only the part of the file the centre crop needs; same pixels and errors as
-            // preprocess(decode_image(...)).
-            Image8 crop = image_detail::decode_and_preprocess(inputs[static_cast<size_t>(raw->begin + i)].path, spec, options.decode);
+            const int64_t row = raw->begin + i;
+            const ImageInput& item = inputs[static_cast<size_t>(row / views)];
+            Image8 crop;
+            if (options.augment_views > 0) {
+              DecodedImage full;
+              if (item.in_archive()) {
+                const std::vector<uint8_t> bytes = read_archive_member(item);
+                full = decode_image_bytes(bytes.data(), bytes.size(), item.display_name(), options.decode);
+              } else {
+                full = decode_image(item.path, options.decode);
+              }
+              crop = augmented_view(full, spec, options.augment, options.augment_seed, static_cast<uint64_t>(row / views),
+                                    static_cast<int>(row % views));
+            } else if (item.in_archive()) {
+              // decode_and_preprocess* decode only the part of the file the centre crop needs; same
+              // pixels and errors as preprocess(decode_image(...)).
+              const std::vector<uint8_t> bytes = read_archive_member(item);
+              crop = image_detail::decode_and_preprocess_bytes(bytes.data(), bytes.size(), item.display_name(), spec,
+                                                               options.decode);
+            } else {
+              crop = image_detail::decode_and_preprocess(item.path, spec, options.decode);
+            }
             normalize_chw(crop, spec, raw->pixels.data() + i * pixels_per_image);
           } catch (const std::exception& e) {
             raw->errors[static_cast<size_t>(i)] = e.what()[0] ? e.what() : "unknown decoding error";
@@ -158,8 +182,14 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
       std::vector<json> records;
       records.reserve(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) {
-        const ImageInput& item = inputs[static_cast<size_t>(batch->begin + i)];
-        json record = {{"index", batch->begin + i}, {"path", item.path}, {"label", item.label}};
+        const int64_t row = batch->begin + i;
+        const ImageInput& item = inputs[static_cast<size_t>(row / views)];
+        json record = {{"index", row}, {"path", item.path}, {"label", item.label}};
+        if (item.in_archive()) record["member"] = item.member;
+        if (options.augment_views > 0) {
+          record["source"] = row / views;
+          record["view"] = row % views;
+        }
         const std::string& error = batch->errors[static_cast<size_t>(i)];
         if (error.empty()) {
           record["status"] = "ok";
@@ -199,6 +229,7 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
       {"model_dtype", dtype_name(model.options().dtype)},
       {"device", model.options().device},
   };
+  if (options.augment_views > 0) manifest["augment"] = identity["augment"];
   summary.seconds = elapsed();
   const int64_t embedded = total - resumed;
   summary.rows_per_second = summary.seconds > 0 ? static_cast<double>(embedded) / summary.seconds : 0.0;

@@ -279,7 +279,7 @@ json StoreWriter::finish(const json& manifest) {
   return out;
 }
 
-Store read_store(const std::string& dir, bool verify) {
+Store read_store(const std::string& dir, bool verify, bool as_float) {
   Store store;
   store.dir = dir;
   const std::string manifest_path = join(dir, kManifest);
@@ -310,7 +310,8 @@ Store read_store(const std::string& dir, bool verify) {
   NpyArray array = read_npy(data_path);
   if (array.shape.size() != 2 || array.shape[0] != store.rows || array.shape[1] != store.dim)
     throw Error(ErrorKind::kInput, data_path + " has a shape other than manifest.json's rows x dim");
-  store.embeddings = array.to_float();
+  if (as_float) store.embeddings = array.to_float();
+  else store.raw = std::move(array);
   int64_t line_no = 0;
   for (const auto& line : complete_lines(rows_path)) {
     ++line_no;

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -36,8 +37,9 @@ void add_classify_options(CLI::App* sub, ClassifyOptions& o) {
   sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)");
   sub->add_option("--batch-size", o.batch_size, "Images per forward")->capture_default_str();
   sub->add_option("--workers", o.workers, "Decode threads (0: automatic)");
-  sub->add_option("--method", o.method, "Classifier over the embeddings: zeroshot, or inmap with --state")->capture_default_str();
-  sub->add_option("--state", o.state, "State folder of an adapted method (clipzs adapt inmap --out)");
+  sub->add_option("--method", o.method, "zeroshot; with --state: inmap, xmore, linear-probe, tip-adapter, tip-adapter-f, relation")
+      ->capture_default_str();
+  sub->add_option("--state", o.state, "State folder of an adapted method (clipzs adapt <method> --out)");
   sub->add_flag("--no-progress", o.no_progress, "No progress line on stderr");
 }
 
@@ -75,14 +77,20 @@ bool reusable(const std::string& dir, const json& expect_run) {
 
 // The three sources of ClassifyData, in the order load_classify_data() uses them.
 void load_method_state(const ClassifyOptions& o, ClassifyData& d);
+void load_xmore_predictions(const ClassifyOptions& o, ClassifyData& d);
 void load_text_proxies(const ClassifyOptions& o, const std::string& cache, ClassifyData& d);
 void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyData& d);
 
+bool is_fewshot_method(const std::string& method) {
+  return method == "linear-probe" || method == "tip-adapter" || method == "tip-adapter-f" || method == "relation";
+}
+
 ClassifyData load_classify_data(const ClassifyOptions& o) {
-  if (o.method != "zeroshot" && o.method != "inmap")
-    throw Error(ErrorKind::kUsage, "--method " + o.method + " is not available in this version", "use zeroshot or inmap");
-  if (o.method == "inmap" && o.state.empty())
-    throw Error(ErrorKind::kUsage, "--method inmap needs --state (the folder written by `clipzs adapt inmap`)");
+  if (o.method != "zeroshot" && o.method != "inmap" && o.method != "xmore" && !is_fewshot_method(o.method))
+    throw Error(ErrorKind::kUsage, "--method " + o.method + " is not available in this version",
+                "use zeroshot, inmap, xmore, linear-probe, tip-adapter, tip-adapter-f or relation");
+  if (o.method != "zeroshot" && o.state.empty())
+    throw Error(ErrorKind::kUsage, "--method " + o.method + " needs --state (the folder written by `clipzs adapt " + o.method + "`)");
   if (o.model.empty()) throw Error(ErrorKind::kUsage, "--model is required");
   if (o.method == "zeroshot" && o.classes.empty() && o.coop_split.empty()) throw Error(ErrorKind::kUsage, "--classes is required");
   const int sources = !o.input.empty() + !o.store.empty() + !o.coop_split.empty();
@@ -91,19 +99,66 @@ ClassifyData load_classify_data(const ClassifyOptions& o) {
   d.bundle = load_bundle_info(o.model);
   const std::string cache = cache_dir(o.cache_dir);
 
-  if (o.method == "inmap") {
-    load_method_state(o, d);
-  } else {
+  if (o.method == "zeroshot") {
     load_text_proxies(o, cache, d);
+  } else {
+    load_method_state(o, d);
   }
   load_images(o, cache, d);
+  if (o.method == "xmore") load_xmore_predictions(o, d);
   return d;
+}
+
+Predictions classify(const ClassifyData& d, const Matrix& classes, int top_k, const std::string& variant) {
+  if (d.fewshot) {
+    Predictions p = fewshot_predict(*d.fewshot, d.images, top_k, d.failed);
+    if (p.rows > 0 && p.k > 0 && *std::max_element(p.top_index.begin(), p.top_index.end()) >= static_cast<int64_t>(d.classnames.size()))
+      throw Error(ErrorKind::kInput, "the state '" + d.method_state.value("method", "") + "' predicts more classes than its " +
+                                         std::to_string(d.classnames.size()) + " class names", "make the state again");
+    return p;
+  }
+  if (d.precomputed.empty()) return predict_top_k(d.images, classes, d.logit_scale, top_k, d.failed);
+  const std::string name = variant.empty() ? d.method_state.value("method", "") : variant;
+  auto it = d.precomputed.find(name);
+  if (it == d.precomputed.end()) throw Error(ErrorKind::kInternal, "no stored predictions for '" + name + "'");
+  const Predictions& all = it->second;
+  if (top_k > all.k) spdlog::warn("the state keeps the top {} classes per image; --top-k {} shows {}", all.k, top_k, all.k);
+  Predictions p;
+  p.rows = all.rows;
+  p.k = std::min<int64_t>(top_k, all.k);
+  for (int64_t i = 0; i < all.rows; ++i) {
+    p.top_index.insert(p.top_index.end(), all.top_index.begin() + i * all.k, all.top_index.begin() + i * all.k + p.k);
+    p.top_prob.insert(p.top_prob.end(), all.top_prob.begin() + i * all.k, all.top_prob.begin() + i * all.k + p.k);
+  }
+  return p;
+}
+
+// X-MoRe's predictions belong to one image store: the state records its embeddings' sha256.
+void load_xmore_predictions(const ClassifyOptions& o, ClassifyData& d) {
+  const std::string expected = d.method_state.value("image_store_sha256", "");
+  const std::string actual = d.image_manifest.value("files", json::object()).value("embeddings.npy", "");
+  if (expected.empty() || expected != actual)
+    throw Error(ErrorKind::kInput, "the X-MoRe state '" + o.state + "' was made for other images than '" + d.image_store + "'",
+                "run `clipzs adapt xmore --images " + d.image_store + "` first, or pass the store the state was made for");
+  for (const char* variant : {"xmore", "zeroshot", "captions_only"}) {
+    const fs::path base = fs::path(o.state) / variant;
+    NpyArray index = read_npy(base.string() + "_top_index.npy");
+    NpyArray prob = read_npy(base.string() + "_top_prob.npy");
+    if (index.shape.size() != 2 || index.shape != prob.shape || index.shape[0] != d.images.rows)
+      throw Error(ErrorKind::kInput, base.string() + "_top_*.npy do not hold one row per image of " + d.image_store);
+    Predictions p;
+    p.rows = index.shape[0];
+    p.k = index.shape[1];
+    p.top_index = index.to_int64();
+    p.top_prob = prob.to_float();
+    d.precomputed[variant] = std::move(p);
+  }
 }
 
 void load_method_state(const ClassifyOptions& o, ClassifyData& d) {
   const fs::path dir(o.state);
   if (!fs::exists(dir / "state.json"))
-    throw Error(ErrorKind::kInput, "'" + o.state + "' is not a method state folder (no state.json)", "make it with `clipzs adapt inmap --out`");
+    throw Error(ErrorKind::kInput, "'" + o.state + "' is not a method state folder (no state.json)", "make it with `clipzs adapt " + o.method + " --out`");
   try {
     d.method_state = json::parse(read_file((dir / "state.json").string()));
   } catch (const json::parse_error& e) {
@@ -115,6 +170,18 @@ void load_method_state(const ClassifyOptions& o, ClassifyData& d) {
   if (!sha.empty() && sha != d.bundle.bundle_sha256)
     throw Error(ErrorKind::kInput, "the state '" + o.state + "' was learned on embeddings of another model bundle",
                 "pass the --model the state was made with");
+  if (is_fewshot_method(o.method)) {
+    d.fewshot = std::make_shared<const FewShotState>(load_fewshot_state(o.state));
+    d.classnames = d.method_state.value("classnames", std::vector<std::string>{});
+    if (auto it = d.fewshot->arrays.find("text_proxies"); it != d.fewshot->arrays.end()) d.classes = it->second;
+    d.logit_scale = d.method_state.value("parameters", json::object()).value("logit_scale", 1.0f);  // linear probe: its own logits
+    return;
+  }
+  if (o.method == "xmore") {  // per-image predictions, loaded once the images are known
+    d.classnames = d.method_state.value("classnames", std::vector<std::string>{});
+    d.logit_scale = d.method_state["parameters"].value("logit_scale", 100.0f);
+    return;
+  }
   NpyArray proxies = read_npy((dir / "vision_proxies.npy").string());
   if (proxies.shape.size() != 2) throw Error(ErrorKind::kInput, (dir / "vision_proxies.npy").string() + " is not d x C");
   d.classes = transpose(Matrix{proxies.shape[0], proxies.shape[1], proxies.to_float()});

@@ -39,6 +39,9 @@ void write_ids(const std::string& path, const std::vector<int64_t>& ids) {
 void register_adapt(CLI::App& app, Action& action) {
   CLI::App* adapt = app.add_subcommand("adapt", "Adapt a classifier to unlabeled target images");
   adapt->require_subcommand(1);
+  register_adapt_xmore(adapt, action);
+  register_adapt_fewshot(adapt, action);
+  register_adapt_relation(adapt, action);
   static std::string images, text, features, text_proxies, labels_file, out, label_rule = "auto";
   static InMaPOptions o;
   static bool no_sinkhorn = false, no_ablation = false, overwrite = false;

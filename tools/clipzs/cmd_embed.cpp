@@ -8,6 +8,7 @@
 #include "clipzs/bundle.hpp"
 #include "clipzs/embed.hpp"
 #include "clipzs/inputs.hpp"
+#include "clipzs/pairs.hpp"
 #include "clipzs/model.hpp"
 #include "command.hpp"
 
@@ -72,7 +73,8 @@ void register_embed(CLI::App& app, Action& action) {
   // embed images
   static CommonOptions io;
   static std::string input, on_error = "record", exif = "ignore";
-  static int workers = 0;
+  static int workers = 0, augment = 0;
+  static uint64_t augment_seed = 1;
   CLI::App* images = embed->add_subcommand("images", "Embed a folder, list or CSV of images");
   add_common(images, io);
   images->add_option("--input", input, "Folder (recursive; class subfolders give labels), text list, or CSV with path[,label]")->required();
@@ -80,6 +82,8 @@ void register_embed(CLI::App& app, Action& action) {
   images->add_option("--on-error", on_error, "Bad image: 'record' keeps the row with status error; 'fail' stops (exit 3)")->capture_default_str();
   images->add_option("--exif", exif, "EXIF orientation: ignore (as CLIP's reference) or apply")->capture_default_str();
   images->add_option("--store-dtype", io.store_dtype, "float16 (default) or float32");
+  images->add_option("--augment", augment, "Random training views per image (few-shot: random resized crop + flip); 0: centre crop")->capture_default_str();
+  images->add_option("--augment-seed", augment_seed, "Seed of the --augment views")->capture_default_str();
   images->callback([&action] {
     action = [] {
       EmbedImagesOptions options;
@@ -90,6 +94,8 @@ void register_embed(CLI::App& app, Action& action) {
       options.open_mode = {io.resume, io.overwrite};
       if (exif != "ignore" && exif != "apply") throw Error(ErrorKind::kUsage, "--exif must be ignore or apply");
       options.decode.apply_exif_orientation = exif == "apply";
+      options.augment_views = augment;
+      options.augment_seed = augment_seed;
       options.cancel = &interrupt_flag();
       std::vector<ImageInput> inputs = list_image_inputs(input);
       spdlog::info("{} images listed from {}", inputs.size(), input);
@@ -99,6 +105,48 @@ void register_embed(CLI::App& app, Action& action) {
       finish_progress();
       if (s.errors) spdlog::warn("{} of {} images could not be read; see status \"error\" in {}/rows.jsonl", s.errors, s.rows, io.out);
       print_summary(summary_json("embed images", s));
+    };
+  });
+
+  // embed pairs
+  static CommonOptions po;
+  static std::string pairs_input, pairs_on_error = "record", caption_template = "{}";
+  static int pairs_workers = 0;
+  CLI::App* pairs = embed->add_subcommand("pairs", "Embed image-caption pairs into a retrieval bank (X-MoRe)");
+  add_common(pairs, po);
+  pairs->add_option("--input", pairs_input, "CSV/TSV/JSONL with image and caption columns, a WebDataset .tar shard, or a folder of shards")->required();
+  pairs->add_option("--caption-template", caption_template, "Text embedded for each caption; {} is the caption")->capture_default_str();
+  pairs->add_option("--workers", pairs_workers, "Decode/preprocess threads (0: cores left over by --threads, at least 1)");
+  pairs->add_option("--on-error", pairs_on_error, "Bad image: 'record' keeps the pair out of retrieval; 'fail' stops (exit 3)")->capture_default_str();
+  pairs->add_option("--store-dtype", po.store_dtype, "float16 (default) or float32");
+  pairs->callback([&action] {
+    action = [] {
+      PairListing listing = list_pair_inputs(pairs_input);
+      for (const auto& w : listing.warnings) spdlog::warn("{}", w);
+      if (listing.skipped) spdlog::warn("{} samples without an image or a caption were left out", listing.skipped);
+      spdlog::info("{} image-caption pairs listed from {}", listing.pairs.size(), pairs_input);
+      EmbedPairsOptions options;
+      options.input = pairs_input;
+      options.images.batch_size = po.batch_size > 0 ? po.batch_size : 32;
+      options.images.workers = pairs_workers;
+      options.images.on_error = parse_error_policy(pairs_on_error);
+      options.images.store_dtype = parse_store_dtype(po.store_dtype.empty() ? "float16" : po.store_dtype);
+      options.images.open_mode = {po.resume, po.overwrite};
+      options.images.cancel = &interrupt_flag();
+      options.captions.batch_size = po.batch_size > 0 ? po.batch_size : 256;
+      options.captions.store_dtype = options.images.store_dtype;
+      options.captions.caption_template = caption_template;
+      BundleInfo bundle;
+      ClipModel model = load_model(po, true, true, bundle);
+      ClipTokenizer tokenizer = load_bundle_tokenizer(bundle);
+      EmbedPairsSummary s = embed_pairs(model, tokenizer, listing, po.out, options,
+                                        with_kill_hook(make_progress("pairs", po.no_progress)));
+      finish_progress();
+      if (s.images.errors)
+        spdlog::warn("{} of {} images could not be read; those pairs are never retrieved (see {}/images/rows.jsonl)",
+                     s.images.errors, s.rows, po.out);
+      print_summary({{"command", "embed pairs"}, {"bank", s.bank}, {"rows", s.rows}, {"skipped_pairs", listing.skipped},
+                     {"images", summary_json("images", s.images)}, {"captions", summary_json("captions", s.captions)}});
     };
   });
 

@@ -114,8 +114,15 @@ void register_eval(CLI::App& app, Action& action) {
       ResolvedLabels resolved = resolve_labels(labels, paths, d.classnames, parse_label_rule(label_rule));
       for (const auto& w : resolved.warnings) spdlog::warn("{}", w);
       const auto start = std::chrono::steady_clock::now();
-      Predictions p = predict_top_k(d.images, d.classes, d.logit_scale, 5, d.failed);
+      Predictions p = classify(d, d.classes, 5);
       ClassificationMetrics m = compute_metrics(resolved.ids, p, static_cast<int64_t>(d.classnames.size()));
+      // Per-image methods keep their ablations: report them side by side with the method.
+      json compare = json::object();
+      for (const auto& [variant, stored] : d.precomputed) {
+        ClassificationMetrics v = compute_metrics(resolved.ids, stored, static_cast<int64_t>(d.classnames.size()));
+        compare[variant] = {{"acc1", v.acc1}, {"acc5", v.acc5}, {"mean_per_class_recall", v.mean_per_class_recall},
+                            {"evaluated", v.evaluated}};
+      }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const int64_t failed = std::count(d.failed.begin(), d.failed.end(), true);
       if (failed) spdlog::warn("{} images could not be read and are not evaluated", failed);
@@ -135,11 +142,12 @@ void register_eval(CLI::App& app, Action& action) {
           {"dataset", name},
           {"model", d.bundle.name},
           {"pretrained", d.bundle.source},
-          {"task", "zeroshot_classification"},  // InMaP is label-free too: still zero-shot in CLIP_benchmark's terms
+          {"task", d.fewshot ? "fewshot_classification" : "zeroshot_classification"},  // InMaP is label-free: still zero-shot
           {"language", "en"},
           {"metrics", {{"acc1", m.acc1}, {"acc5", m.acc5}, {"mean_per_class_recall", m.mean_per_class_recall}}},
           {"counts", {{"rows", p.rows}, {"evaluated", m.evaluated}, {"unreadable", failed}, {"classes", c}}},
           {"per_class", per_class},
+          {"compare", compare},
           {"confusion_matrix", confusion},
           {"context",
            {{"tool", "clipzs"},
@@ -148,7 +156,8 @@ void register_eval(CLI::App& app, Action& action) {
             {"bundle", {{"name", d.bundle.name}, {"sha256", d.bundle.bundle_sha256}, {"path", o.model}}},
             {"method", o.method},
             {"parameters", {{"logit_scale", d.logit_scale}, {"model_dtype", o.dtype}, {"label_rule", label_rule_name(resolved.rule)},
-                            {"method_state", o.state}, {"method_parameters", d.method_state.value("parameters", json::object())}}},
+                            {"method_state", o.state}, {"method_parameters", d.method_state.value("parameters", json::object())},
+                            {"method_coverage", d.method_state.value("coverage", json::object())}}},
             {"classes_file", o.classes},
             {"templates_file", o.templates},
             {"dataset_key", o.dataset},
@@ -160,9 +169,15 @@ void register_eval(CLI::App& app, Action& action) {
             {"hardware", {{"host", hostname()}, {"cpu", cpu_model()}, {"cores", std::thread::hardware_concurrency()},
                           {"device", o.device}, {"torch", torch_build_info()}}}}},
       };
+      if (d.fewshot)  // what the state was trained on; the test set here never took part in its selection
+        result["context"]["fewshot"] = {{"shots", d.method_state.value("shots", 0)}, {"seed", d.method_state.value("seed", 0)},
+                                        {"train_store", d.method_state.value("train_store", json::object()).value("path", "")},
+                                        {"val_store", d.method_state.value("val_store", json::object()).value("path", "")}};
       if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
       write_file_atomic(out, result.dump(1) + "\n");
-      print_summary({{"command", "eval"}, {"out", out}, {"metrics", result["metrics"]}, {"evaluated", m.evaluated}});
+      json summary = {{"command", "eval"}, {"out", out}, {"metrics", result["metrics"]}, {"evaluated", m.evaluated}};
+      if (!compare.empty()) summary["compare"] = compare;
+      print_summary(summary);
     };
   });
 }

@@ -61,6 +61,9 @@ void register_infer(CLI::App& app, Action& action) {
       ClassifyData d = load_classify_data(o);
       std::vector<std::string> names = d.classnames;
       Matrix classes = d.classes;
+      if (!subset.empty() && (!d.precomputed.empty() || d.fewshot))
+        throw Error(ErrorKind::kUsage, "--subset needs a classifier of class proxies alone (zeroshot, inmap); --method " + o.method + " is not",
+                    "run `clipzs adapt " + o.method + "` with a class store of the subset instead");
       if (!subset.empty()) {
         std::vector<int64_t> keep;
         for (const auto& name : parse_subset(subset)) {
@@ -73,7 +76,7 @@ void register_infer(CLI::App& app, Action& action) {
         names.clear();
         for (int64_t k : keep) names.push_back(d.classnames[static_cast<size_t>(k)]);
       }
-      Predictions p = predict_top_k(d.images, classes, d.logit_scale, top_k, d.failed);
+      Predictions p = classify(d, classes, top_k);
       const bool csv = out.size() >= 4 && out.compare(out.size() - 4, 4, ".csv") == 0;
       std::string text;
       if (csv) {

@@ -25,6 +25,10 @@ void register_preprocess(CLI::App& app, Action& action);
 void register_infer(CLI::App& app, Action& action);
 void register_eval(CLI::App& app, Action& action);
 void register_adapt(CLI::App& app, Action& action);
+void register_index(CLI::App& app, Action& action);  // `index build` (cmd_index.cpp)
+void register_adapt_xmore(CLI::App* adapt, Action& action);  // `adapt xmore`, from register_adapt
+void register_adapt_fewshot(CLI::App* adapt, Action& action);  // `adapt linear-probe|tip-adapter|tip-adapter-f`
+void register_adapt_relation(CLI::App* adapt, Action& action);  // `adapt relation`
 
 // Exit codes (docs/exit-codes.md).
 int exit_code_for(ErrorKind kind) noexcept;

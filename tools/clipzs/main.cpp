@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   register_infer(app, action);
   register_eval(app, action);
   register_adapt(app, action);
+  register_index(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,21 @@
+// Private to src/methods: the per-method pieces behind fewshot.hpp's dispatch.
+#pragma once
+
+#include <string>
+
+#include "clipzs/fewshot.hpp"
+
+namespace clipzs {
+
+// The array `name` of a state; Error(kInput) naming the method when it is missing.
+const Matrix& state_array(const FewShotState& state, const std::string& name);
+// scale * a b^T (a: n x d, b: m x d) through LibTorch's BLAS.
+Matrix scaled_products(const Matrix& a, const Matrix& b, float scale);
+
+// Logits of each method from its state (n x C).
+Matrix zeroshot_logits(const FewShotState& state, const Matrix& images);      // baselines: text proxies only
+Matrix linear_probe_logits(const FewShotState& state, const Matrix& images);  // src/methods/baselines.cpp
+Matrix tip_adapter_logits(const FewShotState& state, const Matrix& images);   // src/methods/baselines.cpp
+Matrix relation_logits(const FewShotState& state, const Matrix& images);      // src/methods/relation.cpp
+
+}  // namespace clipzs

@@ -1,0 +1,115 @@
+#include <chrono>
+
+#include "clipzs/embed.hpp"
+#include "clipzs/error.hpp"
+#include "clipzs/files.hpp"
+
+namespace clipzs {
+using nlohmann::json;
+
+namespace {
+
+std::string fill_template(const std::string& tmpl, const std::string& caption) {
+  const size_t at = tmpl.find("{}");
+  if (at == std::string::npos) return tmpl + caption;
+  return tmpl.substr(0, at) + caption + tmpl.substr(at + 2);
+}
+
+}  // namespace
+
+std::string captions_fingerprint(const std::vector<std::string>& captions) {
+  std::string all;
+  for (const auto& c : captions) {
+    all += c;
+    all += '\x1e';
+  }
+  return sha256_bytes(all.data(), all.size());
+}
+
+EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokenizer, const std::vector<std::string>& captions,
+                            const std::string& store_dir, const EmbedCaptionsOptions& options,
+                            const ProgressCallback& progress, const std::vector<json>& extra) {
+  const BundleInfo& bundle = model.bundle();
+  const int64_t dim = model.embed_dim();
+  const int64_t total = static_cast<int64_t>(captions.size());
+  const int context = bundle.context_length;
+  if (options.batch_size < 1) throw Error(ErrorKind::kUsage, "--batch-size must be at least 1");
+  if (options.caption_template.find("{}") == std::string::npos)
+    throw Error(ErrorKind::kUsage, "the caption template '" + options.caption_template + "' has no {}",
+                "write {} where the caption goes, e.g. \"a photo of {}\"");
+  if (!extra.empty() && extra.size() != captions.size())
+    throw Error(ErrorKind::kInternal, "embed_captions: extra records do not match the captions");
+
+  json identity = {{"kind", "captions"},
+                   {"bundle_name", bundle.name},
+                   {"bundle_sha256", bundle.bundle_sha256},
+                   {"inputs_sha256", captions_fingerprint(captions)},
+                   {"caption_template", options.caption_template},
+                   {"rows", total},
+                   {"dim", dim},
+                   {"dtype", store_dtype_name(options.store_dtype)},
+                   {"batch_size", options.batch_size},
+                   {"model_dtype", dtype_name(model.options().dtype)}};
+  StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, options.open_mode);
+  const int64_t resumed = writer.rows_done();
+  if (resumed % options.batch_size != 0 && resumed != total)
+    throw Error(ErrorKind::kInternal, "resumed caption store is not on a batch boundary");
+
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  int64_t truncated = 0;
+  for (int64_t begin = resumed; begin < total; begin += options.batch_size) {
+    if (options.cancel && options.cancel->load())
+      throw Error(ErrorKind::kInterrupted,
+                  "interrupted after " + std::to_string(writer.rows_done()) + " of " + std::to_string(total) + " captions",
+                  "rerun the same command with --resume to continue");
+    const int64_t end = std::min<int64_t>(total, begin + options.batch_size);
+    std::vector<int64_t> ids;
+    ids.reserve(static_cast<size_t>((end - begin) * context));
+    std::vector<json> records;
+    records.reserve(static_cast<size_t>(end - begin));
+    for (int64_t i = begin; i < end; ++i) {
+      const std::string& caption = captions[static_cast<size_t>(i)];
+      TokenizedText t = tokenizer.encode(fill_template(options.caption_template, caption), context);
+      ids.insert(ids.end(), t.ids.begin(), t.ids.end());
+      json record = extra.empty() ? json::object() : extra[static_cast<size_t>(i)];
+      record["index"] = i;
+      record["caption"] = caption;
+      record["status"] = "ok";
+      if (t.truncated) {
+        record["truncated"] = true;
+        ++truncated;
+      }
+      records.push_back(std::move(record));
+    }
+    const std::vector<float> out = model.encode_tokens(ids.data(), end - begin);
+    writer.append(out.data(), records);
+    writer.flush();
+    if (progress) {
+      Progress p;
+      p.done = writer.rows_done();
+      p.total = total;
+      p.elapsed_s = elapsed();
+      p.done_this_run = writer.rows_done() - resumed;
+      progress(p);
+    }
+  }
+  json manifest = {{"kind", "captions"},
+                   {"bundle", {{"name", bundle.name}, {"sha256", bundle.bundle_sha256}, {"source", bundle.source}}},
+                   {"caption_template", options.caption_template},
+                   {"truncated_captions_this_run", truncated},
+                   {"context_length", context},
+                   {"model_dtype", dtype_name(model.options().dtype)},
+                   {"device", model.options().device}};
+  EmbedSummary summary;
+  summary.store = store_dir;
+  summary.rows = total;
+  summary.ok = total;
+  summary.resumed_rows = resumed;
+  summary.seconds = elapsed();
+  summary.rows_per_second = summary.seconds > 0 ? static_cast<double>(total - resumed) / summary.seconds : 0.0;
+  writer.finish(manifest);
+  return summary;
+}
+
+}  // namespace clipzs

@@ -1,0 +1,104 @@
+#include <filesystem>
+
+#include "clipzs/embed.hpp"
+#include "clipzs/error.hpp"
+#include "clipzs/files.hpp"
+
+namespace clipzs {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// The manifest when `dir` holds a complete store whose run identity has every field of `expected` (a
+// stage a resumed bank run can keep), null when it holds none; throws when it holds one of something else.
+json complete_store_matching(const std::string& dir, const json& expected) {
+  const fs::path manifest = fs::path(dir) / "manifest.json";
+  if (!fs::exists(manifest)) return nullptr;
+  json m = json::parse(read_file(manifest.string()), nullptr, false);
+  const json run = m.is_object() ? m.value("run", json::object()) : json::object();
+  bool same = true;
+  for (const auto& [key, value] : expected.items()) same = same && run.contains(key) && run[key] == value;
+  if (same) return m;
+  throw Error(ErrorKind::kOutput, "'" + dir + "' holds a complete store of other pairs or another model",
+              "pass --overwrite to make the bank again, or choose another --out");
+}
+
+}  // namespace
+
+EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& tokenizer, const PairListing& listing,
+                              const std::string& bank_dir, const EmbedPairsOptions& options, const ProgressCallback& progress) {
+  const BundleInfo& bundle = model.bundle();
+  const OpenMode mode = options.images.open_mode;
+  const fs::path bank(bank_dir);
+  const fs::path info_path = bank / "bank.json";
+  if (fs::exists(info_path)) {
+    if (!mode.overwrite)
+      throw Error(ErrorKind::kOutput, "'" + bank_dir + "' already holds a complete bank",
+                  "pass --overwrite to replace it, or choose another --out");
+    fs::remove(info_path);  // first, so that a half-replaced bank is never taken for a complete one
+  }
+  fs::create_directories(bank);
+  const std::string images_dir = (bank / "images").string();
+  const std::string captions_dir = (bank / "captions").string();
+
+  std::vector<ImageInput> images;
+  std::vector<std::string> captions;
+  std::vector<json> caption_records;
+  images.reserve(listing.pairs.size());
+  captions.reserve(listing.pairs.size());
+  for (const auto& p : listing.pairs) {
+    images.push_back(p.image);
+    captions.push_back(p.caption);
+    json extra = {{"key", p.key}};
+    caption_records.push_back(std::move(extra));
+  }
+
+  EmbedPairsSummary summary;
+  summary.bank = bank_dir;
+  summary.rows = static_cast<int64_t>(listing.pairs.size());
+  const json kept_images = mode.resume && !mode.overwrite
+                               ? complete_store_matching(images_dir, {{"bundle_sha256", bundle.bundle_sha256},
+                                                                    {"inputs_sha256", listing_fingerprint(images)}})
+                               : json();
+  if (!kept_images.is_null()) {
+    summary.images.store = images_dir;
+    summary.images.rows = summary.images.resumed_rows = summary.rows;
+    summary.images.errors = kept_images.value("error_rows", int64_t{0});
+    summary.images.ok = summary.rows - summary.images.errors;
+  } else {
+    summary.images = embed_images(model, images, images_dir, options.images, progress);
+  }
+  const bool keep_captions =
+      mode.resume && !mode.overwrite &&
+      !complete_store_matching(captions_dir, {{"bundle_sha256", bundle.bundle_sha256},
+                                              {"inputs_sha256", captions_fingerprint(captions)},
+                                              {"caption_template", options.captions.caption_template}})
+           .is_null();
+  if (keep_captions) {
+    summary.captions.store = captions_dir;
+    summary.captions.rows = summary.captions.resumed_rows = summary.rows;
+  } else {
+    EmbedCaptionsOptions caption_options = options.captions;
+    caption_options.open_mode = mode;
+    caption_options.cancel = options.images.cancel;
+    summary.captions = embed_captions(model, tokenizer, captions, captions_dir, caption_options, progress, caption_records);
+  }
+
+  json info = {{"kind", "bank"},
+               {"format_version", 1},
+               {"rows", summary.rows},
+               {"dim", model.embed_dim()},
+               {"bundle", {{"name", bundle.name}, {"sha256", bundle.bundle_sha256}, {"source", bundle.source}}},
+               {"input", options.input},
+               {"pairs_sha256", pairs_fingerprint(listing.pairs)},
+               {"caption_template", options.captions.caption_template},
+               {"skipped_pairs", listing.skipped},
+               {"unreadable_images", summary.images.errors},
+               {"clipzs_version", CLIPZS_VERSION},
+               {"created", utc_timestamp()}};
+  write_file_atomic(info_path.string(), info.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace clipzs

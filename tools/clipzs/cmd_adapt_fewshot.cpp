@@ -1,0 +1,79 @@
+// `clipzs adapt linear-probe | tip-adapter | tip-adapter-f`: few-shot baselines over cached embeddings
+// (include/clipzs/baselines.hpp; the shared loading and state writing in fewshot_common.hpp).
+#include "clipzs/baselines.hpp"
+#include "command.hpp"
+#include "fewshot_common.hpp"
+
+namespace clipzs::cli {
+
+namespace {
+
+struct TipCli {
+  FewShotCliOptions common;
+  TipAdapterOptions options;
+  double alpha_max = 3.0, beta_max = 7.0;  // the reference's ImageNet search_scale [7, 3], search_step [200, 20]
+  int alpha_steps = 20, beta_steps = 200;
+};
+
+void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
+  CLI::App* sub = adapt->add_subcommand(
+      finetune ? "tip-adapter-f" : "tip-adapter",
+      finetune ? "Tip-Adapter-F: the cache keys fine-tuned on the shots (Zhang et al., ECCV 2022)"
+               : "Tip-Adapter: a training-free cache of the shots (Zhang et al., ECCV 2022)");
+  add_fewshot_options(sub, t.common);
+  t.options.finetune = finetune;
+  sub->add_option("--logit-scale", t.options.logit_scale, "Scale of the text term")->capture_default_str();
+  sub->add_option("--alpha-max", t.alpha_max, "alpha searched over alpha-steps values from 0.1 up to this (excluded)")->capture_default_str();
+  sub->add_option("--alpha-steps", t.alpha_steps, "Number of alpha values searched")->capture_default_str();
+  sub->add_option("--beta-max", t.beta_max, "beta searched over beta-steps values from 0.1 up to this (excluded)")->capture_default_str();
+  sub->add_option("--beta-steps", t.beta_steps, "Number of beta values searched")->capture_default_str();
+  if (finetune) {
+    sub->add_option("--epochs", t.options.epochs, "Passes over the training rows")->capture_default_str();
+    sub->add_option("--batch-size", t.options.batch_size, "Rows per step")->capture_default_str();
+    sub->add_option("--lr", t.options.lr, "AdamW learning rate (cosine annealed to 0)")->capture_default_str();
+    sub->add_option("--eps", t.options.eps, "AdamW epsilon")->capture_default_str();
+    sub->add_option("--weight-decay", t.options.weight_decay, "AdamW weight decay")->capture_default_str();
+    sub->add_option("--init-alpha", t.options.init_alpha, "alpha while training")->capture_default_str();
+    sub->add_option("--init-beta", t.options.init_beta, "beta while training")->capture_default_str();
+  }
+  sub->callback([&action, &t, finetune] {
+    action = [&t, finetune] {
+      if (t.alpha_steps < 1 || t.beta_steps < 1) throw Error(ErrorKind::kUsage, "--alpha-steps and --beta-steps must be at least 1");
+      t.options.alpha_grid.clear();
+      t.options.beta_grid.clear();
+      for (int i = 0; i < t.alpha_steps; ++i) t.options.alpha_grid.push_back(i * (t.alpha_max - 0.1) / t.alpha_steps + 0.1);
+      for (int i = 0; i < t.beta_steps; ++i) t.options.beta_grid.push_back(i * (t.beta_max - 0.1) / t.beta_steps + 0.1);
+      t.options.seed = t.common.seed;
+      run_fewshot_adapt(finetune ? "adapt tip-adapter-f" : "adapt tip-adapter", t.common,
+                        [&t](const FewShotSet& train, const FewShotSet& val, const Matrix& classes) {
+                          return train_tip_adapter(train, val, classes, t.options);
+                        });
+    };
+  });
+}
+
+}  // namespace
+
+void register_adapt_fewshot(CLI::App* adapt, Action& action) {
+  static FewShotCliOptions lp_common;
+  static LinearProbeOptions lp;
+  CLI::App* sub = adapt->add_subcommand("linear-probe", "Linear probe: multinomial logistic regression on the shots");
+  add_fewshot_options(sub, lp_common);
+  sub->add_option("--l2", lp.l2_grid, "L2 strengths searched on validation, comma-separated (default 1e-6 .. 1, half decades)")
+      ->delimiter(',');
+  sub->add_option("--max-iters", lp.max_iters, "L-BFGS iterations per strength")->capture_default_str();
+  sub->callback([&action] {
+    action = [] {
+      lp.seed = lp_common.seed;
+      run_fewshot_adapt("adapt linear-probe", lp_common, [](const FewShotSet& train, const FewShotSet& val, const Matrix& classes) {
+        return train_linear_probe(train, val, classes, lp);
+      });
+    };
+  });
+
+  static TipCli tip, tip_f;
+  register_tip(adapt, action, tip, false);
+  register_tip(adapt, action, tip_f, true);
+}
+
+}  // namespace clipzs::cli

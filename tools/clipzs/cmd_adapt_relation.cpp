@@ -1,0 +1,64 @@
+// `clipzs adapt relation`: few-shot relation transition with open-vocabulary anchors
+// (docs/methods/relation.md).
+#include <spdlog/spdlog.h>
+
+#include "clipzs/bundle.hpp"
+#include "clipzs/relation.hpp"
+#include "clipzs/store.hpp"
+#include "command.hpp"
+#include "fewshot_common.hpp"
+
+namespace clipzs::cli {
+
+void register_adapt_relation(CLI::App* adapt, Action& action) {
+  static FewShotCliOptions o;
+  static RelationOptions r;
+  static std::string model, anchors_file, wordnet_dir = "/usr/share/wordnet";
+  static int anchor_count = 512;
+  static bool fixed_anchors = false;
+  CLI::App* sub = adapt->add_subcommand("relation", "Few-shot relation transition through open-vocabulary anchors (after Yan et al. 2024)");
+  add_fewshot_options(sub, o);
+  sub->add_option("--model", model, "The bundle the stores were made with (its text encoder embeds the anchors)")->required();
+  sub->add_option("--anchors", anchors_file, "Anchor words, one per line (default: WordNet nouns)");
+  sub->add_option("--anchors-count", anchor_count, "Number of anchors M")->capture_default_str();
+  sub->add_option("--wordnet-dir", wordnet_dir, "WordNet dictionary folder (Debian wordnet-base)")->capture_default_str();
+  sub->add_option("--prompt", r.prompt, "Anchor prompt; {} is the anchor")->capture_default_str();
+  sub->add_option("--heads", r.heads, "Attention heads (must divide the embedding width)")->capture_default_str();
+  sub->add_option("--tau-r", r.tau_r, "Anchor-class relation temperature")->capture_default_str();
+  sub->add_option("--tau-a", r.tau_a, "Image-anchor attention temperature")->capture_default_str();
+  sub->add_option("--epochs", r.epochs, "Training epochs")->capture_default_str();
+  sub->add_option("--batch-size", r.batch_size, "Training batch")->capture_default_str();
+  sub->add_option("--lr", r.lr, "AdamW learning rate of the projections and gamma")->capture_default_str();
+  sub->add_option("--anchor-lr", r.anchor_lr, "AdamW learning rate of the anchor token embeddings")->capture_default_str();
+  sub->add_flag("--fixed-anchors", fixed_anchors, "Keep the anchors' word embeddings (no text-encoder backward)");
+  sub->add_flag("--training-free", r.training_free, "No training: identity projections, word anchors, gamma picked on --val");
+  sub->callback([&action] {
+    action = [] {
+      BundleInfo bundle = load_bundle_info(model);
+      // The anchors go through this bundle's text encoder, so it must be the one that made the class
+      // store; the class names are also what the anchor list leaves out.
+      Store classes_store = read_store(o.text);
+      if (classes_store.manifest.value("bundle", nlohmann::json::object()).value("sha256", "") != bundle.bundle_sha256)
+        throw Error(ErrorKind::kInput, "the class store '" + o.text + "' was not made by --model " + model,
+                    "pass the bundle the stores were embedded with");
+      std::vector<std::string> classnames;
+      for (const auto& rec : classes_store.records) classnames.push_back(rec.value("label", ""));
+      r.learn_anchors = !fixed_anchors;
+      r.seed = o.seed;
+      r.cancel = &interrupt_flag();
+      r.on_epoch = [](int epoch, double loss, double val_acc) {
+        spdlog::info("epoch {}/{}: loss {:.4f}, validation accuracy {:.4f}", epoch, r.epochs, loss, val_acc);
+      };
+      run_fewshot_adapt("adapt relation", o, [&bundle, &classnames](const FewShotSet& train, const FewShotSet& val, const Matrix& classes) {
+        std::vector<std::string> anchors = load_anchor_words(anchors_file, wordnet_dir, anchor_count, classnames);
+        spdlog::info("relation transition: {} anchors{}, {} training rows, {} validation rows", anchors.size(),
+                     anchors_file.empty() ? " (WordNet nouns)" : "", train.features.rows, val.features.rows);
+        FewShotState state = train_relation(bundle, anchors, train, val, classes, r);
+        state.info["bundle_sha256_of_anchor_encoder"] = bundle.bundle_sha256;
+        return state;
+      });
+    };
+  });
+}
+
+}  // namespace clipzs::cli

@@ -1,0 +1,115 @@
+// `clipzs index build`: an approximate k-NN index (FAISS) over a retrieval bank's image embeddings.
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "clipzs/knn.hpp"
+#include "clipzs/npy.hpp"
+#include "command.hpp"
+
+namespace clipzs::cli {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// The payload of a 2-D float16/float32 .npy, memory-mapped read-only: the index is built chunk by
+// chunk, so a bank larger than memory only costs page cache.
+class MappedMatrix {
+ public:
+  explicit MappedMatrix(const std::string& path) {
+    size_t offset = 0;
+    const NpyArray header = read_npy_header(path, &offset);
+    if (header.dtype != "<f2" && header.dtype != "<f4")
+      throw Error(ErrorKind::kInput, path + ": expected float16 or float32 embeddings, found dtype '" + header.dtype + "'");
+    if (header.shape.size() != 2 || header.shape[0] < 1 || header.shape[1] < 1)
+      throw Error(ErrorKind::kInput, path + ": expected a non-empty N x D array");
+    view_.dtype = header.dtype == "<f2" ? StoreDType::kFloat16 : StoreDType::kFloat32;
+    view_.rows = header.shape[0];
+    view_.dim = header.shape[1];
+    const size_t payload = static_cast<size_t>(view_.rows * view_.dim) * header.item_size();
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st {};
+    if (fd_ < 0 || ::fstat(fd_, &st) != 0)
+      throw Error(ErrorKind::kInput, "cannot open " + path + ": " + std::strerror(errno));
+    if (static_cast<size_t>(st.st_size) < offset + payload)
+      throw Error(ErrorKind::kInput, path + " is truncated: " + std::to_string(st.st_size) + " bytes for a " +
+                                         std::to_string(view_.rows) + " x " + std::to_string(view_.dim) + " array");
+    size_ = offset + payload;
+    base_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+    if (base_ == MAP_FAILED) throw Error(ErrorKind::kInput, "cannot map " + path + ": " + std::strerror(errno));
+    ::madvise(base_, size_, MADV_SEQUENTIAL);
+    view_.data = static_cast<const char*>(base_) + offset;
+  }
+  ~MappedMatrix() {
+    if (base_ && base_ != MAP_FAILED) ::munmap(base_, size_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+  MappedMatrix(const MappedMatrix&) = delete;
+  MappedMatrix& operator=(const MappedMatrix&) = delete;
+  const BankView& view() const { return view_; }
+
+ private:
+  int fd_ = -1;
+  void* base_ = nullptr;
+  size_t size_ = 0;
+  BankView view_;
+};
+
+}  // namespace
+
+void register_index(CLI::App& app, Action& action) {
+  CLI::App* index = app.add_subcommand("index", "Approximate k-NN indexes over a retrieval bank (FAISS)");
+  index->require_subcommand(1);
+  static std::string bank, out;
+  static IndexBuildOptions o;
+  static bool overwrite = false;
+  static int threads = 0;
+  CLI::App* build = index->add_subcommand("build", "Build an inner-product index over BANK/images/embeddings.npy");
+  build->add_option("--bank", bank, "Bank folder (clipzs embed pairs); its images/embeddings.npy is indexed")->required();
+  build->add_option("--type", o.type, "Index type: flat, ivf-flat, ivf-pq or hnsw")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"flat", "ivf-flat", "ivf-pq", "hnsw"}));
+  build->add_option("--nlist", o.nlist, "IVF lists (0: ~4 sqrt(N), at most N/39)")->capture_default_str();
+  build->add_option("--pq-m", o.pq_m, "IVF-PQ sub-quantizers, must divide D (0: D/16)")->capture_default_str();
+  build->add_option("--pq-bits", o.pq_bits, "IVF-PQ bits per sub-quantizer code")->capture_default_str();
+  build->add_option("--hnsw-m", o.hnsw_m, "HNSW neighbours per node")->capture_default_str();
+  build->add_option("--train-rows", o.train_rows, "Rows sampled to train IVF/PQ (0: min(N, 256 x nlist))")->capture_default_str();
+  build->add_option("--seed", o.seed, "Seed of the training sample and k-means")->capture_default_str();
+  build->add_option("--out", out, "Index file (default: BANK/index-<type>.faiss)");
+  build->add_flag("--overwrite", overwrite, "Replace an existing index file");
+  build->add_option("--threads", threads, "Threads (0: all cores)");
+  build->callback([&action] {
+    action = [] {
+      const std::string embeddings = (fs::path(bank) / "images" / "embeddings.npy").string();
+      if (!fs::is_regular_file(embeddings))
+        throw Error(ErrorKind::kInput, "'" + bank + "' has no images/embeddings.npy", "make the bank with `clipzs embed pairs`");
+      if (!fs::exists(fs::path(bank) / "bank.json"))
+        spdlog::warn("'{}' has no bank.json: its embedding run may not have finished", bank);
+      const std::string file = out.empty() ? (fs::path(bank) / ("index-" + o.type + ".faiss")).string() : out;
+      if (fs::exists(file) && !overwrite)
+        throw Error(ErrorKind::kOutput, "'" + file + "' already exists", "pass --overwrite to replace it, or choose another --out");
+      set_torch_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      if (!faiss_available())
+        build_faiss_index(BankView{}, file, o);  // throws kUnsupported with the install hint
+      const MappedMatrix matrix(embeddings);
+      const BankView& view = matrix.view();
+      spdlog::info("building the {} index over {} x {} {} embeddings of {}", o.type, view.rows, view.dim,
+                   store_dtype_name(view.dtype), bank);
+      o.cancel = &interrupt_flag();
+      const json desc = json::parse(build_faiss_index(view, file, o));
+      spdlog::info("wrote {} ({:.1f} MB) in {:.1f} s", file, desc.value("bytes", 0) / 1e6, desc.value("seconds", 0.0));
+      print_summary({{"command", "index build"}, {"bank", bank}, {"out", file}, {"index", desc}});
+    };
+  });
+}
+
+}  // namespace clipzs::cli
