@@ -52,6 +52,7 @@ struct RelationOptions {
   bool training_free = false;  // identity projections, word anchors, gamma picked on val
   bool learn_anchors = true;   // false: anchor features stay those of the words (no text-encoder backward)
   uint64_t seed = 1;
+  int64_t max_steps = 0;       // stop after this many optimiser steps (0: every step of every epoch)
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(int epoch, double loss, double val_acc)> on_epoch;
 };

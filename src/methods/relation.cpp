@@ -181,6 +181,9 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
     throw Error(ErrorKind::kInput, "feature widths differ: train " + std::to_string(train.features.cols) + ", classes " +
                                        std::to_string(classes.cols), "use stores of one model bundle");
   const int64_t d = classes.cols;
+  if (train.features.rows == 0) throw Error(ErrorKind::kInput, "no training rows", "check the train store and --shots");
+  if (!o.training_free && (o.epochs < 1 || o.batch_size < 1))
+    throw Error(ErrorKind::kUsage, "--epochs and --batch-size must be at least 1");
   if (o.heads < 1 || d % o.heads != 0)
     throw Error(ErrorKind::kUsage, "--heads must divide the embedding width " + std::to_string(d));
   torch::manual_seed(o.seed);
@@ -261,7 +264,8 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
       if (o.cancel && o.cancel->load()) throw Error(ErrorKind::kInterrupted, "interrupted while training", "run it again");
       torch::Tensor order = torch::randperm(n, gen, torch::TensorOptions().dtype(torch::kLong));
       double loss_sum = 0;
-      for (int64_t s = 0; s < steps_per_epoch; ++s, ++step) {
+      int64_t seen = 0;
+      for (int64_t s = 0; s < steps_per_epoch && (o.max_steps <= 0 || step < o.max_steps); ++s, ++step) {
         // Cosine schedule over all steps (as Tip-Adapter-F).
         const double factor = 0.5 * (1 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total_steps)));
         for (size_t g = 0; g < optimizer.param_groups().size(); ++g)
@@ -275,6 +279,7 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
         loss.backward();
         optimizer.step();
         loss_sum += loss.item<double>() * static_cast<double>(idx.size(0));
+        seen += idx.size(0);
       }
       torch::Tensor a_now;
       {
@@ -282,10 +287,11 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
         a_now = o.learn_anchors ? anchor_features(text, prompts, anchor_tokens).detach() : fixed_anchor_features;
       }
       const double acc = val_accuracy(a_now, log_gamma.exp().detach());
-      const double mean_loss = loss_sum / static_cast<double>(n);
+      const double mean_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
       history.push_back({{"epoch", epoch + 1}, {"loss", mean_loss}, {"val_acc", acc}, {"gamma", log_gamma.exp().item<double>()}});
       if (o.on_epoch) o.on_epoch(epoch + 1, mean_loss, acc);
       // Strictly better only: ties keep the earlier, less trained epoch.
+      const bool stop = o.max_steps > 0 && step >= o.max_steps;
       if (acc > best_val) {
         best_val = acc;
         best_anchor = a_now.clone();
@@ -293,6 +299,7 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
         best_wk = w_k.detach().clone();
         best_gamma = log_gamma.exp().detach().clone();
       }
+      if (stop) break;
     }
   }
 
