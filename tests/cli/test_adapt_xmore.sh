@@ -67,8 +67,10 @@ c = np.load('$WORK/bank/captions/embeddings.npy'); assert c.dtype == np.float16 
 assert np.allclose(np.linalg.norm(c.astype(np.float32), axis=1), 1, atol=2e-3)"
 
 # Resume: killed after 16 image rows, then --resume gives the same bank as an uninterrupted run.
-( CLIPZS_TEST_KILL_AFTER_ROWS=16 "$CLIPZS" embed pairs --model "$TINY_VIT" --input "$WORK/shards" --out "$WORK/bank_r" \
-  --threads 1 --batch-size 8 --no-progress ) >/dev/null 2>&1
+CLIPZS_TEST_KILL_AFTER_ROWS=16 "$CLIPZS" embed pairs --model "$TINY_VIT" --input "$WORK/shards" --out "$WORK/bank_r" \
+  --threads 1 --batch-size 8 --no-progress >/dev/null 2>&1
+code=$?
+[ "$code" -eq 137 ] && pass "killed with SIGKILL after 16 rows" || fail "expected death by SIGKILL (137), got $code"
 [ -f "$WORK/bank_r/bank.json" ] && fail "a killed run left a bank.json"
 expect_exit 3 "an interrupted bank is not used" -- "$CLIPZS" adapt xmore --images "$WORK/img" --text "$WORK/txt" \
   --bank "$WORK/bank_r" --out "$WORK/never"
@@ -121,6 +123,17 @@ assert np.allclose(cf[:, 2], wa, atol=1e-4) and np.allclose(cf[:, 3], wb, atol=1
 assert (np.load('$WORK/xm/zeroshot_top_index.npy')[:, 0] == pi.argmax(1)).all()
 assert (np.load('$WORK/xm/captions_only_top_index.npy')[:, 0] == pc.argmax(1)).all()
 s = json.load(open('$WORK/xm/state.json')); assert s['coverage']['with_captions'] == 6 and s['coverage']['mean_captions'] == 4, s['coverage']"
+
+if "$CLIPZS" index build --help >/dev/null 2>&1 && "$CLIPZS" index build --bank "$WORK/bank_csv" --type flat >"$WORK/out" 2>"$WORK/err"; then
+  expect_exit 0 "adapt xmore --search index (a flat FAISS index of the bank)" -- "$CLIPZS" adapt xmore --images "$WORK/img" \
+    --text "$WORK/txt" --bank "$WORK/bank_csv" --k 4 --neighbours 12 --normalize global --search index --out "$WORK/xm_index" --threads 1
+  py_check "the flat index gives the exact search's captions and predictions" "
+import numpy as np
+assert (np.load('$WORK/xm_index/captions.npy') == np.load('$WORK/xm/captions.npy')).all()
+assert (np.load('$WORK/xm_index/predictions.npy') == np.load('$WORK/xm/predictions.npy')).all()"
+else
+  echo "note: this clipzs has no FAISS index support; --search index skipped" >&2
+fi
 
 expect_exit 0 "adapt xmore, running means in two orders" -- "$CLIPZS" adapt xmore --images "$WORK/img" --text "$WORK/txt" \
   --bank "$WORK/bank_csv" --k 4 --neighbours 12 --seed 3 --out "$WORK/xm_run" --threads 1

@@ -158,9 +158,14 @@ void run(const XMoReCli& o) {
   } else {
     std::string index = o.index;
     if (index.empty()) {
+      std::vector<std::string> found;
       for (const auto& e : fs::directory_iterator(o.bank))
-        if (e.path().extension() == ".faiss") index = e.path().string();
-      if (index.empty()) throw Error(ErrorKind::kUsage, "--search index: the bank has no index", "build one with `clipzs index build --bank BANK`");
+        if (e.path().extension() == ".faiss") found.push_back(e.path().string());
+      if (found.empty()) throw Error(ErrorKind::kUsage, "--search index: the bank has no index", "build one with `clipzs index build --bank BANK`");
+      if (found.size() > 1)
+        throw Error(ErrorKind::kUsage, "--search index: the bank holds " + std::to_string(found.size()) + " indexes",
+                    "name one with --index");
+      index = found.front();
     }
     IndexSearchOptions s;
     s.k = o.neighbours;
