@@ -40,6 +40,7 @@ from typing import Dict, List, Sequence, Tuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clipzs_export  # noqa: E402  (re-runs this script under a python that has torch if needed)
+from make_tiny_merges import bytes_to_unicode  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -157,19 +158,7 @@ def caption_check(classes: List[str], eval_templates: List[str]) -> Dict:
 PRE_TOKEN_RE = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d|[a-z]+|[0-9]|[^\sa-z0-9]+")
 
 
-def byte_symbols() -> Dict[int, str]:
-    """CLIP's bytes_to_unicode(), in its order (ids follow the insertion order)."""
-    printable = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
-    table = {b: chr(b) for b in printable}
-    n = 0
-    for b in range(256):
-        if b not in table:
-            table[b] = chr(256 + n)
-            n += 1
-    return table
-
-
-BYTE_SYMBOL = byte_symbols()
+BYTE_SYMBOL = bytes_to_unicode()  # CLIP's byte -> symbol table, shared with make_tiny_merges.py
 SYMBOL_BYTE = {s: b for b, s in BYTE_SYMBOL.items()}
 
 
