@@ -135,6 +135,28 @@ else
   echo "note: this clipzs has no FAISS index support; --search index skipped" >&2
 fi
 
+expect_exit 0 "adapt xmore --rerank-model (a second bundle orders the candidates)" -- "$CLIPZS" adapt xmore --images "$WORK/img" \
+  --text "$WORK/txt" --bank "$WORK/bank_csv" --k 4 --neighbours 12 --normalize global --rerank-model "$TINY_RN" \
+  --out "$WORK/xm_rerank" --threads 1
+py_check "re-ranking keeps, per image, the K candidates most similar under the second bundle, best first" "
+import json, numpy as np
+X = np.load('$WORK/img/embeddings.npy').astype(np.float32); B = np.load('$WORK/bank_csv/images/embeddings.npy').astype(np.float32)
+caps = [json.loads(l)['caption'] for l in open('$WORK/bank_csv/captions/rows.jsonl')]
+ok = [json.loads(l)['status'] == 'ok' for l in open('$WORK/bank_csv/images/rows.jsonl')]
+ri = np.load('$WORK/xm_rerank/rerank/images/embeddings.npy').astype(np.float64)
+rc = np.load('$WORK/xm_rerank/rerank/captions/embeddings.npy').astype(np.float64)
+rtext = [json.loads(l)['caption'] for l in open('$WORK/xm_rerank/rerank/captions/rows.jsonl')]
+S = X @ B.T; got = np.load('$WORK/xm_rerank/captions.npy'); changed = 0
+for q in range(len(X)):
+    order = np.lexsort((np.arange(len(B)), -S[q]))[:12]; seen = set(); cand = []
+    for j in order:
+        if ok[j] and caps[j] not in seen: seen.add(caps[j]); cand.append(int(j))
+    score = {j: float(ri[q] @ rc[rtext.index(caps[j])]) for j in cand}
+    want = sorted(cand, key=lambda j: -score[j])[:4]
+    assert list(got[q][got[q] >= 0]) == want, (q, list(got[q]), want)
+    changed += want != cand[:4]
+assert changed > 0, 're-ranking changed nothing: the check would not see a missing re-rank'"
+
 expect_exit 0 "adapt xmore, running means in two orders" -- "$CLIPZS" adapt xmore --images "$WORK/img" --text "$WORK/txt" \
   --bank "$WORK/bank_csv" --k 4 --neighbours 12 --seed 3 --out "$WORK/xm_run" --threads 1
 py_check "running means: the first image in the order is weighed against itself (weights 1 and 1)" "
