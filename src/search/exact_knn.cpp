@@ -140,6 +140,13 @@ DeviceSpec parse_device(const std::string& device) {
   throw Error(ErrorKind::kUsage, "k-NN: unknown device '" + device + "'", "use cpu, cuda or cuda:N");
 }
 
+// The largest float not above v: screening thresholds must never round up.
+float round_down(double v) {
+  float f = static_cast<float>(v);
+  if (double(f) > v) f = std::nextafter(f, -kInf);
+  return f;
+}
+
 std::string shape(int64_t r, int64_t c) { return std::to_string(r) + " x " + std::to_string(c); }
 
 void check_cancel(const KnnOptions& o) {
@@ -324,7 +331,7 @@ KnnResult exact_knn_cpu(const float* queries, int64_t nq, const BankView& bank, 
           const float* qv = queries + q * d;
           const double eps = bf16_factor * qnorm[q] * max_norm + tiny * (1 + qnorm[q] + max_norm);
           const uint16_t* s = buf.tile16.data() + i * n;
-          const float at = static_cast<float>(top.threshold() - eps);
+          const float at = round_down(double(top.threshold()) - eps);
           buf.cand.clear();
           for (int64_t j = kd::next_at_least_bf16(s, 0, n, at); j < n; j = kd::next_at_least_bf16(s, j + 1, n, at))
             buf.cand.push_back(c0 + j);
@@ -355,7 +362,7 @@ KnnResult exact_knn_cpu(const float* queries, int64_t nq, const BankView& bank, 
             std::nth_element(buf.sorted.begin(), buf.sorted.begin() + (kk - 1), buf.sorted.end(), std::greater<float>());
             floor = double(buf.sorted[static_cast<size_t>(kk - 1)]) - 2 * delta;
           }
-          const float at = static_cast<float>(std::max(floor, double(thr) - delta) - 1e-30);
+          const float at = round_down(std::max(floor, double(thr) - delta));
           buf.cand.clear();
           for (int64_t j = kd::next_above_f32(s, 0, n, at); j < n; j = kd::next_above_f32(s, j + 1, n, at))
             buf.cand.push_back(c0 + j);

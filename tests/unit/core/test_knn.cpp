@@ -224,6 +224,53 @@ TEST(ExactKnnBasics, ResultsDoNotDependOnChunkingOrScreening) {
   }
 }
 
+TEST(ExactKnnBasics, UnnormalisedRowsAndQueries) {
+  // Row norms from 0.05 to 20 and query norms up to 50: the bf16 screen's bound scales with them.
+  const int64_t rows = 4000, d = 96, nq = 128;
+  std::vector<float> bank = random_rows(rows, d, 8, 30, 0.5f), q = random_rows(nq, d, 9, 30, 0.5f);
+  std::mt19937 rng(10);
+  std::uniform_real_distribution<float> scale(-3.0f, 3.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float f = std::exp(scale(rng));
+    for (int64_t j = 0; j < d; ++j) bank[r * d + j] *= f;
+  }
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t j = 0; j < d; ++j) q[i * d + j] *= 1 + 49.0f * static_cast<float>(i) / nq;
+  const std::vector<uint16_t> bank16 = to_half(bank);
+  const std::vector<float> widened = from_half(bank16);
+  KnnOptions o;
+  o.k = 30;
+  o.chunk_rows = 500;
+  o.query_block = 64;
+  const KnnResult r = exact_knn(q.data(), nq, d, view(bank16, rows, d), o);
+  const Reference ref = brute_force(q, nq, widened, rows, d, 30);
+  // Scores reach ~1,000 here: the tolerances scale with them.
+  expect_matches(r, ref, rows, 1e-3, 2e-3);
+}
+
+TEST(ExactKnnBasics, ExactTiesThroughTheScreenedPath) {
+  // Entries +-0.125 or 0 at d = 64: every product and sum is exact in fp32, so thousands of rows tie
+  // exactly and the lower id must win, in the screened (bf16) path as in the fp32 one.
+  const int64_t rows = 6000, d = 64, nq = 64;
+  std::mt19937 rng(11);
+  auto draw = [&](int64_t n) {
+    std::vector<float> v(static_cast<size_t>(n * d));
+    for (float& x : v) x = 0.125f * static_cast<float>(static_cast<int>(rng() % 3) - 1);
+    return v;
+  };
+  const std::vector<float> bank = draw(rows), q = draw(nq);
+  const Reference ref = brute_force(q, nq, bank, rows, d, 16);
+  for (bool screen : {true, false}) {
+    KnnOptions o;
+    o.k = 16;
+    o.chunk_rows = 512;
+    o.query_block = 64;
+    o.bf16_screen = screen;
+    const KnnResult r = exact_knn(q.data(), nq, d, view(bank, rows, d), o);
+    EXPECT_EQ(r.ids, ref.ids) << "screen " << screen;
+  }
+}
+
 TEST(ExactKnnBasics, ZeroQueryReturnsTheFirstRows) {
   const std::vector<float> bank = random_rows(500, 16, 7);
   std::vector<float> q(16 * 40, 0.0f);
