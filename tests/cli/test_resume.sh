@@ -3,7 +3,8 @@
 source "$(dirname "$0")/lib.sh"
 make_images "$WORK/a"; make_images "$WORK/b"; make_images "$WORK/c"   # 18 images
 ls -d "$WORK"/{a,b,c}/*/* > "$WORK/list.txt"
-args=(embed images --model "$TINY_VIT" --input "$WORK/list.txt" --batch-size 4 --threads 1 --workers 2)
+common=(embed images --model "$TINY_VIT" --input "$WORK/list.txt" --threads 1 --workers 2)
+args=("${common[@]}" --batch-size 4)
 
 expect_exit 0 "uninterrupted run" -- "$CLIPZS" "${args[@]}" --out "$WORK/full"
 CLIPZS_TEST_KILL_AFTER_ROWS=8 "$CLIPZS" "${args[@]}" --out "$WORK/resumed" >/dev/null 2>&1
@@ -13,7 +14,7 @@ code=$?
 expect_exit 3 "an unfinished store is not readable as complete" -- "$CLIPZS" info --store "$WORK/resumed"
 expect_exit 5 "rerun without --resume is refused" -- "$CLIPZS" "${args[@]}" --out "$WORK/resumed"
 expect_stderr "--resume" "hint names --resume"
-expect_exit 5 "--resume with another batch size is refused" -- "$CLIPZS" "${args[@]/4/5}" --out "$WORK/resumed" --resume
+expect_exit 5 "--resume with another batch size is refused" -- "$CLIPZS" "${common[@]}" --batch-size 5 --out "$WORK/resumed" --resume
 expect_exit 0 "resume finishes the run" -- "$CLIPZS" "${args[@]}" --out "$WORK/resumed" --resume
 py_check "resume reports the rows it found done" "
 import json; s = json.loads(open('$WORK/out').read()); assert s['resumed_rows'] == 8, s"
