@@ -22,6 +22,10 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // Temp name used by write_file_atomic and friends for `path`.
 std::string temp_path_for(const std::string& path);
 
+// `path` without trailing '/' (but "/" stays "/"): "states/x/" and "states/x" must name one folder when
+// a temporary sibling "<path>.tmp-PID" is made from it.
+std::string without_trailing_separator(std::string path);
+
 // fsync a file or directory by path; errors are reported as Error(kOutput).
 void fsync_path(const std::string& path);
 

@@ -83,7 +83,8 @@ FewShotSet mean_per_group(const FewShotSet& set) {
   return out;
 }
 
-void save_fewshot_state(const FewShotState& state, const std::string& dir, bool overwrite) {
+void save_fewshot_state(const FewShotState& state, const std::string& dir_as_given, bool overwrite) {
+  const std::string dir = without_trailing_separator(dir_as_given);
   if (fs::exists(dir) && !overwrite)
     throw Error(ErrorKind::kOutput, "'" + dir + "' already exists", "pass --overwrite to replace it, or choose another --out");
   const std::string temp = dir + ".tmp-" + std::to_string(::getpid());

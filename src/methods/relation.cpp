@@ -186,6 +186,7 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
     throw Error(ErrorKind::kUsage, "--epochs and --batch-size must be at least 1");
   if (o.heads < 1 || d % o.heads != 0)
     throw Error(ErrorKind::kUsage, "--heads must divide the embedding width " + std::to_string(d));
+  if (!(o.tau_r > 0) || !(o.tau_a > 0)) throw Error(ErrorKind::kUsage, "--tau-r and --tau-a must be positive");
   torch::manual_seed(o.seed);
   torch::jit::Module text;
   try {
@@ -327,12 +328,19 @@ Matrix relation_logits(const FewShotState& state, const Matrix& images) {
   const torch::Tensor x = to_tensor(images);
   const torch::Tensor t = to_tensor(state_array(state, "text_proxies"));
   const torch::Tensor a = to_tensor(state_array(state, "anchor_features"));
-  if (x.size(1) != t.size(1) || a.size(1) != t.size(1))
-    throw Error(ErrorKind::kInput, "the relation state has d = " + std::to_string(t.size(1)) + ", the images d = " +
+  const int64_t d = t.size(1);
+  if (x.size(1) != d || a.size(1) != d)
+    throw Error(ErrorKind::kInput, "the relation state has d = " + std::to_string(d) + ", the images d = " +
                                        std::to_string(x.size(1)));
+  const int64_t heads = p.value("heads", 1);
+  const Matrix& w_q = state_array(state, "w_q");
+  const Matrix& w_k = state_array(state, "w_k");
+  if (heads < 1 || d % heads != 0 || w_q.rows != d || w_q.cols != d || w_k.rows != d || w_k.cols != d ||
+      !(p.value("tau_r", 0.01) > 0) || !(p.value("tau_a", 0.01) > 0))
+    throw Error(ErrorKind::kInput, "the relation state is damaged: heads, temperatures or w_q/w_k do not fit d = " + std::to_string(d),
+                "make the state again with `clipzs adapt relation`");
   torch::Tensor logits = torch::mm(x, t.t()) * p.value("logit_scale", 100.0) +
-                         relation_branch(x, a, t, to_tensor(state_array(state, "w_q")), to_tensor(state_array(state, "w_k")),
-                                         p.value("heads", 1), p.value("tau_r", 0.01), p.value("tau_a", 0.01),
+                         relation_branch(x, a, t, to_tensor(w_q), to_tensor(w_k), heads, p.value("tau_r", 0.01), p.value("tau_a", 0.01),
                                          torch::full({}, p.value("gamma", 1.0)));
   return to_matrix(logits);
 }

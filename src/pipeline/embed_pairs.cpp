@@ -38,6 +38,11 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
                   "pass --overwrite to replace it, or choose another --out");
     fs::remove(info_path);  // first, so that a half-replaced bank is never taken for a complete one
   }
+  if (mode.overwrite && fs::is_directory(bank)) {
+    // Indexes of an earlier bank here would return its row numbers for the new one.
+    for (const auto& entry : fs::directory_iterator(bank))
+      if (entry.path().extension() == ".faiss") fs::remove(entry.path());
+  }
   fs::create_directories(bank);
   const std::string images_dir = (bank / "images").string();
   const std::string captions_dir = (bank / "captions").string();

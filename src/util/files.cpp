@@ -124,4 +124,9 @@ std::string utc_timestamp() {
   return buffer;
 }
 
+std::string without_trailing_separator(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
 }  // namespace clipzs

@@ -131,9 +131,17 @@ if "$CLIPZS" index build --help >/dev/null 2>&1 && "$CLIPZS" index build --bank 
 import numpy as np
 assert (np.load('$WORK/xm_index/captions.npy') == np.load('$WORK/xm/captions.npy')).all()
 assert (np.load('$WORK/xm_index/predictions.npy') == np.load('$WORK/xm/predictions.npy')).all()"
+  touch -d "+2 seconds" "$WORK/bank_csv/bank.json"
+  expect_exit 3 "an index older than its bank (built for an earlier bank in the folder) is refused" -- "$CLIPZS" adapt xmore \
+    --images "$WORK/img" --text "$WORK/txt" --bank "$WORK/bank_csv" --search index --out "$WORK/xm_stale" --threads 1
+  expect_stderr "older than the bank" "the message says why"
+  touch "$WORK/bank_csv"/index-*.faiss
 else
   echo "note: this clipzs has no FAISS index support; --search index skipped" >&2
 fi
+expect_exit 0 "--out with a trailing slash" -- "$CLIPZS" adapt xmore --images "$WORK/img" --text "$WORK/txt" --bank "$WORK/bank_csv" \
+  --k 4 --neighbours 12 --out "$WORK/xm_slash/" --threads 1
+[ -f "$WORK/xm_slash/state.json" ] && pass "the state is in place" || fail "no state after --out DIR/"
 
 expect_exit 0 "adapt xmore --rerank-model (a second bundle orders the candidates)" -- "$CLIPZS" adapt xmore --images "$WORK/img" \
   --text "$WORK/txt" --bank "$WORK/bank_csv" --k 4 --neighbours 12 --normalize global --rerank-model "$TINY_RN" \

@@ -151,6 +151,11 @@ void load_xmore_predictions(const ClassifyOptions& o, ClassifyData& d) {
     p.k = index.shape[1];
     p.top_index = index.to_int64();
     p.top_prob = prob.to_float();
+    for (int64_t c : p.top_index)
+      if (c >= static_cast<int64_t>(d.classnames.size()))
+        throw Error(ErrorKind::kInput, base.string() + "_top_index.npy names class " + std::to_string(c) + " of " +
+                                           std::to_string(d.classnames.size()),
+                    "the state is damaged; run `clipzs adapt xmore` again");
     d.precomputed[variant] = std::move(p);
   }
 }

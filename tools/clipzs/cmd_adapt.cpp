@@ -69,6 +69,7 @@ void register_adapt(CLI::App& app, Action& action) {
   sub->add_option("--threads", threads, "LibTorch threads (0: all cores)");
   sub->callback([&action] {
     action = [] {
+      out = without_trailing_separator(out);
       if (images.empty() == features.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --images or --features");
       if (text.empty() == text_proxies.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --text or --text-proxies");
       if (fs::exists(out) && !overwrite)

@@ -102,7 +102,8 @@ std::vector<std::vector<float>> rerank_scores(const XMoReCli& o, const std::vect
   return scores;
 }
 
-void run(const XMoReCli& o) {
+void run(XMoReCli o) {
+  o.out = without_trailing_separator(o.out);
   if (fs::exists(o.out) && !o.overwrite)
     throw Error(ErrorKind::kOutput, "'" + o.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
   if (o.k < 1 || o.neighbours < 1) throw Error(ErrorKind::kUsage, "--k and --neighbours must be at least 1");
@@ -161,12 +162,18 @@ void run(const XMoReCli& o) {
       std::vector<std::string> found;
       for (const auto& e : fs::directory_iterator(o.bank))
         if (e.path().extension() == ".faiss") found.push_back(e.path().string());
-      if (found.empty()) throw Error(ErrorKind::kUsage, "--search index: the bank has no index", "build one with `clipzs index build --bank BANK`");
+      if (found.empty()) throw Error(ErrorKind::kInput, "--search index: the bank '" + o.bank + "' has no index", "build one with `clipzs index build --bank BANK`");
       if (found.size() > 1)
         throw Error(ErrorKind::kUsage, "--search index: the bank holds " + std::to_string(found.size()) + " indexes",
                     "name one with --index");
       index = found.front();
     }
+    std::error_code ec_index, ec_bank;
+    const auto index_time = fs::last_write_time(index, ec_index);
+    const auto bank_time = fs::last_write_time(fs::path(o.bank) / "bank.json", ec_bank);
+    if (!ec_index && !ec_bank && index_time < bank_time)
+      throw Error(ErrorKind::kInput, "the index '" + index + "' is older than the bank '" + o.bank + "' (bank.json)",
+                  "it was built for an earlier bank in this folder; build it again with `clipzs index build --overwrite`");
     IndexSearchOptions s;
     s.k = o.neighbours;
     s.nprobe = o.nprobe;

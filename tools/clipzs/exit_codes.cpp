@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <thread>
 
@@ -31,6 +32,12 @@ int run_guarded(const Action& action) {
     std::fprintf(stderr, "clipzs: %s error: %s\n", error_kind_name(e.kind()), e.what());
     if (!e.hint().empty()) std::fprintf(stderr, "  hint: %s\n", e.hint().c_str());
     return exit_code_for(e.kind());
+  } catch (const std::filesystem::filesystem_error& e) {
+    // Library reads report their own Error(kInput); what reaches here is creating, renaming or
+    // removing output folders and files.
+    finish_progress();
+    std::fprintf(stderr, "clipzs: output error: %s\n  hint: check that the output location is writable and has space\n", e.what());
+    return exit_code_for(ErrorKind::kOutput);
   } catch (const std::bad_alloc&) {
     finish_progress();
     std::fprintf(stderr, "clipzs: out of memory\n  hint: lower --batch-size\n");
