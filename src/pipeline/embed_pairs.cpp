@@ -64,7 +64,10 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
   summary.rows = static_cast<int64_t>(listing.pairs.size());
   const json kept_images = mode.resume && !mode.overwrite
                                ? complete_store_matching(images_dir, {{"bundle_sha256", bundle.bundle_sha256},
-                                                                    {"inputs_sha256", listing_fingerprint(images)}})
+                                                                    {"inputs_sha256", listing_fingerprint(images)},
+                                                                    {"dtype", store_dtype_name(options.images.store_dtype)},
+                                                                    {"model_dtype", dtype_name(model.options().dtype)},
+                                                                    {"exif", options.images.decode.apply_exif_orientation ? "apply" : "ignore"}})
                                : json();
   if (!kept_images.is_null()) {
     summary.images.store = images_dir;
@@ -78,7 +81,9 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
       mode.resume && !mode.overwrite &&
       !complete_store_matching(captions_dir, {{"bundle_sha256", bundle.bundle_sha256},
                                               {"inputs_sha256", captions_fingerprint(captions)},
-                                              {"caption_template", options.captions.caption_template}})
+                                              {"caption_template", options.captions.caption_template},
+                                              {"dtype", store_dtype_name(options.captions.store_dtype)},
+                                              {"model_dtype", dtype_name(model.options().dtype)}})
            .is_null();
   if (keep_captions) {
     summary.captions.store = captions_dir;

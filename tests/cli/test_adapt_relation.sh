@@ -37,6 +37,13 @@ assert len(s['history']) == 3 and np.load('$WORK/rel/anchor_tokens.npy').shape[1
 for n in ['anchor_features', 'w_q', 'w_k', 'anchor_tokens']:
     assert np.array_equal(np.load('$WORK/rel/%s.npy' % n), np.load('$WORK/rel_same/%s.npy' % n)), n"
 
+py_check "validation never uses an image drawn as a shot (--val holds the same files as the augmented --train)" "
+import json
+s = json.load(open('$WORK/rel/state.json'))
+tr = [json.loads(l)['path'] for l in open('$WORK/train_aug/rows.jsonl')]; va = [json.loads(l)['path'] for l in open('$WORK/val/rows.jsonl')]
+shots = {tr[r] for r in s['train_rows']}; chosen = {va[r] for r in s['val_rows']}
+assert len(shots) == 20 and len(chosen) == 20 and not (shots & chosen), (len(shots), len(chosen), shots & chosen)"
+
 expect_exit 0 "eval --method relation" -- "$CLIPZS" eval --model "$TINY_VIT" --store "$WORK/test" --method relation \
   --state "$WORK/rel" --out "$WORK/eval.json"
 py_check "eval's accuracy equals numpy's evaluation of the module from the state files" "

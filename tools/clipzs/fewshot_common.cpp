@@ -22,7 +22,7 @@ using nlohmann::json;
 
 void add_fewshot_options(CLI::App* sub, FewShotCliOptions& o) {
   sub->add_option("--train", o.train, "Image embedding store to draw the K shots from (clipzs embed images)")->required();
-  sub->add_option("--val", o.val, "Image embedding store for model selection (may be --train: drawn shots are left out)")->required();
+  sub->add_option("--val", o.val, "Image embedding store for model selection (may hold the --train images: drawn shots are left out)")->required();
   sub->add_option("--text", o.text, "Class embedding store (clipzs embed texts): class names and text proxies")->required();
   sub->add_option("--shots", o.shots, "Images per class (K)")->required();
   sub->add_option("--seed", o.seed, "Seed of the draw (and of the batch order where a method has one)")->capture_default_str();
@@ -40,6 +40,7 @@ struct LabelledStore {
   json manifest;
   FewShotSet set;                   // readable rows; groups are store row numbers
   std::vector<int64_t> store_rows;  // store row of each set row
+  std::vector<std::string> files;   // image file of each set row ("path" or "path:member")
 };
 
 std::string bundle_of(const json& manifest) { return manifest.value("bundle", json::object()).value("sha256", ""); }
@@ -65,6 +66,7 @@ LabelledStore read_labelled(const std::string& dir, const char* option, const st
     out.store_rows.push_back(i);
     labels.push_back(r.value("label", ""));
     paths.push_back(r.value("path", ""));
+    out.files.push_back(r.contains("member") ? paths.back() + ":" + r.value("member", "") : paths.back());
     if (r.contains("source") && !r["source"].is_null()) {
       const std::string key = r["source"].is_string() ? r["source"].get<std::string>() : r["source"].dump();
       groups.push_back(group_of_source.emplace(key, i).first->second);
@@ -123,13 +125,17 @@ FewShotInputs load_fewshot_inputs(const FewShotCliOptions& o) {
   in.train = subset(train.set, train_rows);
   in.train_rows = store_rows_of(train, train_rows);
 
-  // Validation candidates: with the train store itself, only images that were not drawn as shots.
+  // Validation candidates: never an image file drawn as a shot, whichever store it comes from (--val
+  // may be --train itself, or the plain store of an augmented --train's images).
   std::vector<int64_t> candidates;
-  const bool same_store = data_sha(val.manifest) == data_sha(train.manifest);
-  const std::unordered_set<int64_t> drawn(in.train.groups.begin(), in.train.groups.end());
-  for (int64_t i = 0; i < val.set.features.rows; ++i)
-    if (!same_store || !drawn.count(val.set.groups[static_cast<size_t>(i)])) candidates.push_back(i);
-  if (same_store) spdlog::info("--val is the --train store: the {} drawn images are left out of validation", drawn.size());
+  std::unordered_set<std::string> drawn_files;
+  for (int64_t r : train_rows) drawn_files.insert(train.files[static_cast<size_t>(r)]);
+  int64_t left_out = 0;
+  for (int64_t i = 0; i < val.set.features.rows; ++i) {
+    if (drawn_files.count(val.files[static_cast<size_t>(i)])) ++left_out;
+    else candidates.push_back(i);
+  }
+  if (left_out) spdlog::info("{} --val rows are images drawn as shots and are left out of validation", left_out);
   const FewShotSet pool = subset(val.set, candidates);
   const int val_shots = o.val_shots < 0 ? std::min(o.shots, 4) : o.val_shots;
   const uint64_t val_seed = o.seed ^ 0x9E3779B97F4A7C15ULL;  // a stream of its own, so val does not mirror the train draw
