@@ -22,9 +22,24 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // Temp name used by write_file_atomic and friends for `path`.
 std::string temp_path_for(const std::string& path);
 
-// `path` without trailing '/' (but "/" stays "/"): "states/x/" and "states/x" must name one folder when
-// a temporary sibling "<path>.tmp-PID" is made from it.
-std::string without_trailing_separator(std::string path);
+// A folder written as a whole (method states): files go into temp(), a fresh sibling "<dir>.tmp-PID",
+// and commit() replaces `dir` (and whatever was there) with it. Destroyed without commit() (an error,
+// an interrupt), it removes the temporary folder, so `dir` never holds a half-written result. A trailing
+// '/' in `dir` is ignored. File-system failures throw Error(kOutput) naming the folder.
+class FolderWriter {
+ public:
+  explicit FolderWriter(const std::string& dir);
+  ~FolderWriter();
+  FolderWriter(const FolderWriter&) = delete;
+  FolderWriter& operator=(const FolderWriter&) = delete;
+  const std::string& temp() const { return temp_; }
+  const std::string& dir() const { return dir_; }
+  void commit();
+
+ private:
+  std::string dir_, temp_;
+  bool committed_ = false;
+};
 
 // fsync a file or directory by path; errors are reported as Error(kOutput).
 void fsync_path(const std::string& path);

@@ -9,6 +9,7 @@
 
 #include "clipzs/error.hpp"
 #include "image/image_internal.hpp"
+#include "util/strings.hpp"
 
 namespace clipzs {
 
@@ -48,11 +49,6 @@ constexpr InterpolationName kInterpolations[] = {
     {"box", Interpolation::kBox},         {"hamming", Interpolation::kHamming},
 };
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Python's round() on a value that is an integer or a half: ties go to the even neighbour.
 int round_half_even_div2(int d) {
   if (d % 2 == 0) return d / 2;
@@ -63,7 +59,7 @@ int round_half_even_div2(int d) {
 }  // namespace
 
 Interpolation parse_interpolation(const std::string& name) {
-  const std::string key = lower(name);
+  const std::string key = detail::ascii_lower(name);
   for (const auto& entry : kInterpolations) {
     if (key == entry.name) return entry.value;
   }
@@ -79,7 +75,7 @@ const char* interpolation_name(Interpolation interpolation) noexcept {
 }
 
 ResizeMode parse_resize_mode(const std::string& name) {
-  const std::string key = lower(name);
+  const std::string key = detail::ascii_lower(name);
   if (key == "shortest") return ResizeMode::kShortest;
   if (key == "squash") return ResizeMode::kSquash;
   throw Error(ErrorKind::kUsage, "unknown resize mode '" + name + "'", "use one of: shortest, squash");

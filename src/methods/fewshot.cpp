@@ -1,7 +1,6 @@
 #include "clipzs/fewshot.hpp"
 
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "clipzs/npy.hpp"
 #include "clipzs/xmore.hpp"  // seeded_order
 #include "methods/fewshot_methods.hpp"
+#include "methods/top_k.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
@@ -83,13 +83,11 @@ FewShotSet mean_per_group(const FewShotSet& set) {
   return out;
 }
 
-void save_fewshot_state(const FewShotState& state, const std::string& dir_as_given, bool overwrite) {
-  const std::string dir = without_trailing_separator(dir_as_given);
+void save_fewshot_state(const FewShotState& state, const std::string& dir, bool overwrite) {
   if (fs::exists(dir) && !overwrite)
     throw Error(ErrorKind::kOutput, "'" + dir + "' already exists", "pass --overwrite to replace it, or choose another --out");
-  const std::string temp = dir + ".tmp-" + std::to_string(::getpid());
-  fs::remove_all(temp);
-  fs::create_directories(temp);
+  FolderWriter folder(dir);
+  const std::string& temp = folder.temp();
   json doc = state.info;
   doc["method"] = state.method;
   doc["parameters"] = state.parameters;
@@ -100,8 +98,7 @@ void save_fewshot_state(const FewShotState& state, const std::string& dir_as_giv
   }
   doc["arrays"] = arrays;
   write_file_atomic(temp + "/state.json", doc.dump(1) + "\n");
-  if (fs::exists(dir)) fs::remove_all(dir);
-  fs::rename(temp, dir);
+  folder.commit();
 }
 
 FewShotState load_fewshot_state(const std::string& dir) {
@@ -158,21 +155,10 @@ Matrix scaled_products(const Matrix& a, const Matrix& b, float scale) {
 Predictions fewshot_predict(const FewShotState& state, const Matrix& images, int top_k, const std::vector<bool>& skip) {
   Matrix logits = fewshot_logits(state, images);
   torch::InferenceMode guard;
-  Predictions p;
-  p.rows = logits.rows;
-  p.k = std::min<int64_t>(std::max(1, top_k), logits.cols);
-  p.top_index.assign(static_cast<size_t>(p.rows * p.k), -1);
-  p.top_prob.assign(static_cast<size_t>(p.rows * p.k), 0.0f);
+  Predictions p = empty_predictions(logits.rows, std::min<int64_t>(std::max(1, top_k), logits.cols));
   if (p.rows == 0) return p;
   torch::Tensor l = torch::from_blob(logits.data.data(), {logits.rows, logits.cols}, torch::kFloat);
-  auto top = torch::softmax(l, 1).topk(p.k, 1);
-  torch::Tensor values = std::get<0>(top).contiguous();
-  torch::Tensor indices = std::get<1>(top).contiguous();
-  for (int64_t i = 0; i < p.rows; ++i) {
-    if (!skip.empty() && skip[static_cast<size_t>(i)]) continue;
-    std::copy_n(values.data_ptr<float>() + i * p.k, p.k, p.top_prob.data() + i * p.k);
-    std::copy_n(indices.data_ptr<int64_t>() + i * p.k, p.k, p.top_index.data() + i * p.k);
-  }
+  copy_top_k(torch::softmax(l, 1).topk(p.k, 1), 0, p, rows_not_in(skip));
   return p;
 }
 

@@ -13,22 +13,18 @@
 #include "clipzs/error.hpp"
 #include "clipzs/tokenizer.hpp"
 #include "methods/fewshot_methods.hpp"
+#include "util/strings.hpp"
 
 namespace clipzs {
 using nlohmann::json;
 
 namespace {
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 // Target class names and each of their words, lower-cased, '_' read as a space.
 std::set<std::string> excluded_words(const std::vector<std::string>& classnames) {
   std::set<std::string> out;
   for (std::string name : classnames) {
-    name = lower(name);
+    name = detail::ascii_lower(name);
     std::replace(name.begin(), name.end(), '_', ' ');
     out.insert(name);
     std::istringstream words(name);
@@ -135,10 +131,9 @@ std::vector<std::string> load_anchor_words(const std::string& file, const std::s
     if (!in) throw Error(ErrorKind::kInput, "cannot read the anchor list '" + file + "'");
     std::set<std::string> seen;
     for (std::string line; std::getline(in, line);) {
-      const size_t a = line.find_first_not_of(" \t\r"), b = line.find_last_not_of(" \t\r");
-      if (a == std::string::npos || line[a] == '#') continue;
-      std::string w = line.substr(a, b - a + 1);
-      if (!excluded.count(lower(w)) && seen.insert(w).second) words.push_back(w);
+      const std::string w = detail::trim_space(line);
+      if (w.empty() || w[0] == '#') continue;
+      if (!excluded.count(detail::ascii_lower(w)) && seen.insert(w).second) words.push_back(w);
     }
   } else {
     const std::string index = wordnet_dir + "/index.noun";

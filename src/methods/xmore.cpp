@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "clipzs/error.hpp"
+#include "methods/top_k.hpp"
 
 namespace clipzs {
 
@@ -78,19 +79,6 @@ void keep_top_captions(std::vector<std::vector<int64_t>>& candidates, int k, con
     if (static_cast<int64_t>(list.size()) > k) list.resize(static_cast<size_t>(k));
   }
 }
-
-namespace {
-
-Predictions empty_predictions(int64_t rows, int64_t k) {
-  Predictions p;
-  p.rows = rows;
-  p.k = k;
-  p.top_index.assign(static_cast<size_t>(rows * k), -1);
-  p.top_prob.assign(static_cast<size_t>(rows * k), 0.0f);
-  return p;
-}
-
-}  // namespace
 
 XMoReResult run_xmore(const Matrix& images, const Matrix& classes, const Matrix& captions,
                       const std::vector<std::vector<int64_t>>& captions_per_image, const std::vector<bool>& skip,
@@ -214,22 +202,11 @@ XMoReResult run_xmore(const Matrix& images, const Matrix& classes, const Matrix&
   torch::Tensor mi = torch::from_blob(mix_img.data(), {n, 1}, torch::kFloat);
   torch::Tensor mc = torch::from_blob(mix_cap.data(), {n, 1}, torch::kFloat);
   torch::Tensor ensemble = p_img * mi + p_cap * mc;
-  auto keep_top = [&](const torch::Tensor& scores, Predictions& p, bool need_captions) {
-    auto top = scores.topk(k, 1);
-    torch::Tensor values = std::get<0>(top).contiguous();
-    torch::Tensor indices = std::get<1>(top).contiguous();
-    const float* v = values.data_ptr<float>();
-    const int64_t* ix = indices.data_ptr<int64_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      if (!skip.empty() && skip[static_cast<size_t>(i)]) continue;
-      if (need_captions && !has_captions[static_cast<size_t>(i)]) continue;
-      std::copy_n(v + i * k, k, p.top_prob.data() + i * k);
-      std::copy_n(ix + i * k, k, p.top_index.data() + i * k);
-    }
-  };
-  keep_top(p_img, r.image_only, false);
-  keep_top(p_cap, r.captions_only, true);
-  keep_top(ensemble, r.ensemble, false);
+  const auto evaluated = rows_not_in(skip);
+  copy_top_k(p_img.topk(k, 1), 0, r.image_only, evaluated);
+  copy_top_k(p_cap.topk(k, 1), 0, r.captions_only,
+             [&](int64_t i) { return evaluated(i) && has_captions[static_cast<size_t>(i)]; });
+  copy_top_k(ensemble.topk(k, 1), 0, r.ensemble, evaluated);
   return r;
 }
 

@@ -2,6 +2,7 @@
 
 #include "clipzs/classify.hpp"
 #include "clipzs/error.hpp"
+#include "methods/top_k.hpp"
 
 namespace clipzs {
 
@@ -23,11 +24,7 @@ Predictions predict_top_k(const Matrix& images, const Matrix& classes, float log
                                        std::to_string(classes.cols),
                 "embed images and classes with the same model bundle");
   torch::InferenceMode guard;
-  Predictions out;
-  out.rows = images.rows;
-  out.k = std::min<int64_t>(std::max(1, top_k), classes.rows);
-  out.top_index.assign(static_cast<size_t>(out.rows * out.k), -1);
-  out.top_prob.assign(static_cast<size_t>(out.rows * out.k), 0.0f);
+  Predictions out = empty_predictions(images.rows, std::min<int64_t>(std::max(1, top_k), classes.rows));
   if (images.rows == 0) return out;
   torch::Tensor w = torch::from_blob(const_cast<float*>(classes.data.data()), {classes.rows, classes.cols}, torch::kFloat).t();
   const int64_t chunk = 8192;  // bounds the logits buffer to chunk x C floats
@@ -37,15 +34,7 @@ Predictions predict_top_k(const Matrix& images, const Matrix& classes, float log
     torch::Tensor logits = torch::mm(x, w).mul_(logit_scale);
     auto top = logits.topk(out.k, 1);
     // Only the top-k probabilities are kept: exp(logit - logsumexp) avoids writing a full softmax.
-    torch::Tensor values = (std::get<0>(top) - logits.logsumexp(1, true)).exp_().contiguous();
-    torch::Tensor indices = std::get<1>(top).contiguous();
-    const float* v = values.data_ptr<float>();
-    const int64_t* ix = indices.data_ptr<int64_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      if (!skip.empty() && skip[static_cast<size_t>(begin + i)]) continue;
-      std::copy_n(v + i * out.k, out.k, out.top_prob.data() + (begin + i) * out.k);
-      std::copy_n(ix + i * out.k, out.k, out.top_index.data() + (begin + i) * out.k);
-    }
+    copy_top_k({(std::get<0>(top) - logits.logsumexp(1, true)).exp_(), std::get<1>(top)}, begin, out, rows_not_in(skip));
   }
   return out;
 }

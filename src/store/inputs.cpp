@@ -7,6 +7,7 @@
 
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
+#include "util/strings.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
@@ -48,17 +49,8 @@ std::vector<ImageInput> list_folder(const fs::path& root) {
   return out;
 }
 
-std::string resolve(const fs::path& base, const std::string& path) {
-  fs::path p(path);
-  return p.is_absolute() ? p.string() : (base / p).lexically_normal().string();
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
+using detail::resolve_listed_path;
+using detail::trim_space;
 
 std::vector<ImageInput> list_csv(const fs::path& file) {
   std::ifstream in(file);
@@ -72,7 +64,7 @@ std::vector<ImageInput> list_csv(const fs::path& file) {
   split_csv_line(line, fields);
   int path_col = -1, label_col = -1;
   for (size_t i = 0; i < fields.size(); ++i) {
-    std::string name = trim(fields[i]);
+    std::string name = trim_space(fields[i]);
     std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
     if (path_col < 0 && (name == "path" || name == "filepath" || name == "image" || name == "file")) path_col = static_cast<int>(i);
     if (label_col < 0 && (name == "label" || name == "class")) label_col = static_cast<int>(i);
@@ -84,7 +76,7 @@ std::vector<ImageInput> list_csv(const fs::path& file) {
   const fs::path base = file.parent_path();
   for (int row = 2; std::getline(in, line); ++row) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (trim(line).empty()) continue;
+    if (trim_space(line).empty()) continue;
     // A quoted field may span lines.
     while (!split_csv_line(line, fields)) {
       std::string more;
@@ -92,11 +84,11 @@ std::vector<ImageInput> list_csv(const fs::path& file) {
         throw Error(ErrorKind::kInput, file.string() + ":" + std::to_string(row) + ": unterminated quoted field");
       line += "\n" + more;
     }
-    if (static_cast<int>(fields.size()) <= path_col || trim(fields[path_col]).empty())
+    if (static_cast<int>(fields.size()) <= path_col || trim_space(fields[path_col]).empty())
       throw Error(ErrorKind::kInput, file.string() + ":" + std::to_string(row) + ": no path in this row",
                   "every row needs a value in the 'path' column");
-    ImageInput item{resolve(base, trim(fields[path_col])), ""};
-    if (label_col >= 0 && static_cast<int>(fields.size()) > label_col) item.label = trim(fields[label_col]);
+    ImageInput item{resolve_listed_path(base, trim_space(fields[path_col])), ""};
+    if (label_col >= 0 && static_cast<int>(fields.size()) > label_col) item.label = trim_space(fields[label_col]);
     out.push_back(std::move(item));
   }
   return out;
@@ -110,10 +102,10 @@ std::vector<ImageInput> list_text(const fs::path& file) {
   std::string line;
   while (std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::string t = trim(line);
+    std::string t = trim_space(line);
     if (t.empty() || t[0] == '#') continue;
     size_t tab = t.find('\t');
-    ImageInput item{resolve(base, trim(t.substr(0, tab))), tab == std::string::npos ? "" : trim(t.substr(tab + 1))};
+    ImageInput item{resolve_listed_path(base, trim_space(t.substr(0, tab))), tab == std::string::npos ? "" : trim_space(t.substr(tab + 1))};
     out.push_back(std::move(item));
   }
   return out;

@@ -11,6 +11,7 @@
 
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
+#include "util/strings.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
@@ -22,23 +23,9 @@ const std::initializer_list<const char*> kImageNames{"image", "path", "filepath"
 const std::initializer_list<const char*> kCaptionNames{"caption", "text", "title", "txt"};
 const std::initializer_list<const char*> kKeyNames{"key", "id"};
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return s.substr(b, e - b + 1);
-}
-
-// Same rule as list_image_inputs: relative paths are relative to the listing file's folder.
-std::string resolve(const fs::path& base, const std::string& path) {
-  fs::path p(path);
-  return p.is_absolute() ? p.string() : (base / p).lexically_normal().string();
-}
+using detail::resolve_listed_path;
+using detail::trim_space;
+using detail::ascii_lower;
 
 std::string join_names(const std::initializer_list<const char*>& names) {
   std::string out;
@@ -84,7 +71,7 @@ class Collector {
 int find_column(const std::vector<std::string>& header, const std::initializer_list<const char*>& names) {
   for (const char* name : names)
     for (size_t i = 0; i < header.size(); ++i)
-      if (lower(trim(header[i])) == name) return static_cast<int>(i);
+      if (ascii_lower(trim_space(header[i])) == name) return static_cast<int>(i);
   return -1;
 }
 
@@ -147,9 +134,9 @@ void list_table(const fs::path& file, bool tsv, PairListing& out) {
   std::string line;
   int64_t row = 0;  // data rows, from 0: the default key
   for (int at; (at = next_record(fields, line)) != 0;) {
-    if (trim(line).empty()) continue;
+    if (trim_space(line).empty()) continue;
     const std::string where = name + ":" + std::to_string(at);
-    auto field = [&](int col) { return col >= 0 && col < static_cast<int>(fields.size()) ? trim(fields[col]) : std::string(); };
+    auto field = [&](int col) { return col >= 0 && col < static_cast<int>(fields.size()) ? trim_space(fields[col]) : std::string(); };
     std::string image = field(image_col), caption = field(caption_col), key = field(key_col);
     if (key_col < 0 || key.empty()) key = std::to_string(row);
     ++row;
@@ -157,7 +144,7 @@ void list_table(const fs::path& file, bool tsv, PairListing& out) {
       collect.skip(where + ": row has no " + std::string(image.empty() ? "image" : "caption"));
       continue;
     }
-    collect.add(resolve(base, image), std::move(caption), std::move(key));
+    collect.add(resolve_listed_path(base, image), std::move(caption), std::move(key));
   }
 }
 
@@ -182,7 +169,7 @@ void list_jsonl(const fs::path& file, PairListing& out) {
   for (int line_no = 1; std::getline(in, line); ++line_no) {
     strip_cr(line);
     if (line_no == 1) strip_bom(line);
-    if (trim(line).empty()) continue;
+    if (trim_space(line).empty()) continue;
     const std::string where = name + ":" + std::to_string(line_no);
     nlohmann::json obj;
     try {
@@ -208,13 +195,13 @@ void list_jsonl(const fs::path& file, PairListing& out) {
     else if (key != nullptr && !key->is_null()) key_text = key->dump();
     if (key_text.empty()) key_text = std::to_string(row);
     ++row;
-    std::string image_text = image != nullptr && image->is_string() ? trim(image->get<std::string>()) : "";
-    std::string caption_text = caption != nullptr && caption->is_string() ? trim(caption->get<std::string>()) : "";
+    std::string image_text = image != nullptr && image->is_string() ? trim_space(image->get<std::string>()) : "";
+    std::string caption_text = caption != nullptr && caption->is_string() ? trim_space(caption->get<std::string>()) : "";
     if (image_text.empty() || caption_text.empty()) {
       collect.skip(where + ": line has no " + std::string(image_text.empty() ? "image" : "caption"));
       continue;
     }
-    collect.add(resolve(base, image_text), std::move(caption_text), std::move(key_text));
+    collect.add(resolve_listed_path(base, image_text), std::move(caption_text), std::move(key_text));
   }
   // A file where no line names an image (or caption) is a schema mistake, not a set of failed samples.
   if (row > 0 && !any_image_key)
@@ -404,7 +391,7 @@ class TarScanner {
 };
 
 bool is_image_ext(const std::string& ext) {
-  const std::string e = lower(ext);
+  const std::string e = ascii_lower(ext);
   return e == "jpg" || e == "jpeg" || e == "png" || e == "webp" || e == "bmp";
 }
 
@@ -429,7 +416,7 @@ void list_shard(const fs::path& shard, PairListing& out) {
     const size_t dot = m.name.find('.', file_start);
     if (dot == std::string::npos || dot == file_start) continue;
     std::string key = m.name.substr(0, dot);
-    const std::string ext = lower(m.name.substr(dot + 1));
+    const std::string ext = ascii_lower(m.name.substr(dot + 1));
     auto [it, fresh] = by_key.emplace(key, samples.size());
     if (fresh) samples.push_back({std::move(key)});
     Sample& s = samples[it->second];
@@ -449,7 +436,7 @@ void list_shard(const fs::path& shard, PairListing& out) {
     if (s.caption != nullptr) {
       caption = tar.read_member(*s.caption);
       strip_bom(caption);
-      caption = trim(caption);
+      caption = trim_space(caption);
     }
     if (s.image == nullptr || caption.empty()) {
       std::string why = s.image == nullptr ? (s.empty_image ? "an empty image" : "no image") : "";
@@ -473,7 +460,7 @@ void list_shard_folder(const fs::path& dir, PairListing& out) {
   std::vector<fs::path> shards;
   std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
-    if (it->is_regular_file(ec) && lower(it->path().extension().string()) == ".tar") shards.push_back(it->path());
+    if (it->is_regular_file(ec) && ascii_lower(it->path().extension().string()) == ".tar") shards.push_back(it->path());
   if (ec) throw Error(ErrorKind::kInput, "cannot list folder '" + dir.string() + "': " + ec.message());
   if (shards.empty())
     throw Error(ErrorKind::kInput, "folder '" + dir.string() + "' holds no .tar shards",
@@ -495,7 +482,7 @@ PairListing list_pair_inputs(const std::string& input) {
   if (fs::is_directory(path, ec)) {
     list_shard_folder(path, out);
   } else {
-    const std::string ext = lower(path.extension().string());
+    const std::string ext = ascii_lower(path.extension().string());
     if (ext == ".csv" || ext == ".tsv") list_table(path, ext == ".tsv", out);
     else if (ext == ".jsonl") list_jsonl(path, out);
     else if (ext == ".tar") list_shard(path, out);

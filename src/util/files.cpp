@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -124,9 +125,34 @@ std::string utc_timestamp() {
   return buffer;
 }
 
+namespace {
+
 std::string without_trailing_separator(std::string path) {
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   return path;
+}
+
+}  // namespace
+
+FolderWriter::FolderWriter(const std::string& dir)
+    : dir_(without_trailing_separator(dir)), temp_(dir_ + ".tmp-" + std::to_string(::getpid())) {
+  std::error_code ec;
+  std::filesystem::remove_all(temp_, ec);
+  std::filesystem::create_directories(temp_, ec);
+  if (ec) throw Error(ErrorKind::kOutput, "cannot create '" + temp_ + "': " + ec.message(), "check that the folder is writable");
+}
+
+FolderWriter::~FolderWriter() {
+  std::error_code ec;
+  if (!committed_) std::filesystem::remove_all(temp_, ec);
+}
+
+void FolderWriter::commit() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+  if (!ec) std::filesystem::rename(temp_, dir_, ec);
+  if (ec) throw Error(ErrorKind::kOutput, "cannot move '" + temp_ + "' to '" + dir_ + "': " + ec.message());
+  committed_ = true;
 }
 
 }  // namespace clipzs

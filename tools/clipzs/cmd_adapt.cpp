@@ -1,6 +1,5 @@
 // `clipzs adapt inmap`: learn InMaP vision proxies from unlabeled image embeddings.
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -69,7 +68,6 @@ void register_adapt(CLI::App& app, Action& action) {
   sub->add_option("--threads", threads, "LibTorch threads (0: all cores)");
   sub->callback([&action] {
     action = [] {
-      out = without_trailing_separator(out);
       if (images.empty() == features.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --images or --features");
       if (text.empty() == text_proxies.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --text or --text-proxies");
       if (fs::exists(out) && !overwrite)
@@ -173,9 +171,8 @@ void register_adapt(CLI::App& app, Action& action) {
       }
 
       // Write the state into a temporary folder, then rename it into place.
-      const std::string temp = out + ".tmp-" + std::to_string(::getpid());
-      fs::remove_all(temp);
-      fs::create_directories(temp);
+      FolderWriter folder(out);
+      const std::string& temp = folder.temp();
       write_matrix(temp + "/vision_proxies.npy", result.vision_proxies);
       write_matrix(temp + "/text_proxies.npy", wt);
       if (run_ablation) write_matrix(temp + "/vision_proxies_no_sinkhorn.npy", ablation.vision_proxies);
@@ -209,8 +206,7 @@ void register_adapt(CLI::App& app, Action& action) {
                         {"text_proxies.npy", "d x C float32, the initialisation"},
                         {"log.jsonl", "per step: grad_norm, lr (after halving), loss every --loss-every steps"}};
       write_file_atomic(temp + "/state.json", state.dump(1) + "\n");
-      if (fs::exists(out)) fs::remove_all(out);
-      fs::rename(temp, out);
+      folder.commit();
       print_summary({{"command", "adapt inmap"}, {"out", out}, {"n", x.rows}, {"classes", wt.cols},
                      {"metrics", metrics}, {"seconds", state["seconds"]}});
     };

@@ -45,9 +45,7 @@ void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
       for (int i = 0; i < t.beta_steps; ++i) t.options.beta_grid.push_back(i * (t.beta_max - 0.1) / t.beta_steps + 0.1);
       t.options.seed = t.common.seed;
       run_fewshot_adapt(finetune ? "adapt tip-adapter-f" : "adapt tip-adapter", t.common,
-                        [&t](const FewShotSet& train, const FewShotSet& val, const Matrix& classes) {
-                          return train_tip_adapter(train, val, classes, t.options);
-                        });
+                        [&t](const FewShotInputs& in) { return train_tip_adapter(in.train, in.val, in.classes, t.options); });
     };
   });
 }
@@ -65,9 +63,8 @@ void register_adapt_fewshot(CLI::App* adapt, Action& action) {
   sub->callback([&action] {
     action = [] {
       lp.seed = lp_common.seed;
-      run_fewshot_adapt("adapt linear-probe", lp_common, [](const FewShotSet& train, const FewShotSet& val, const Matrix& classes) {
-        return train_linear_probe(train, val, classes, lp);
-      });
+      run_fewshot_adapt("adapt linear-probe", lp_common,
+                        [](const FewShotInputs& in) { return train_linear_probe(in.train, in.val, in.classes, lp); });
     };
   });
 

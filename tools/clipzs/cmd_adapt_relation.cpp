@@ -4,7 +4,6 @@
 
 #include "clipzs/bundle.hpp"
 #include "clipzs/relation.hpp"
-#include "clipzs/store.hpp"
 #include "command.hpp"
 #include "fewshot_common.hpp"
 
@@ -35,25 +34,22 @@ void register_adapt_relation(CLI::App* adapt, Action& action) {
   sub->callback([&action] {
     action = [] {
       BundleInfo bundle = load_bundle_info(model);
-      // The anchors go through this bundle's text encoder, so it must be the one that made the class
-      // store; the class names are also what the anchor list leaves out.
-      Store classes_store = read_store(o.text);
-      if (classes_store.manifest.value("bundle", nlohmann::json::object()).value("sha256", "") != bundle.bundle_sha256)
-        throw Error(ErrorKind::kInput, "the class store '" + o.text + "' was not made by --model " + model,
-                    "pass the bundle the stores were embedded with");
-      std::vector<std::string> classnames;
-      for (const auto& rec : classes_store.records) classnames.push_back(rec.value("label", ""));
       r.learn_anchors = !fixed_anchors;
       r.seed = o.seed;
       r.cancel = &interrupt_flag();
       r.on_epoch = [](int epoch, double loss, double val_acc) {
         spdlog::info("epoch {}/{}: loss {:.4f}, validation accuracy {:.4f}", epoch, r.epochs, loss, val_acc);
       };
-      run_fewshot_adapt("adapt relation", o, [&bundle, &classnames](const FewShotSet& train, const FewShotSet& val, const Matrix& classes) {
-        std::vector<std::string> anchors = load_anchor_words(anchors_file, wordnet_dir, anchor_count, classnames);
+      run_fewshot_adapt("adapt relation", o, [&bundle](const FewShotInputs& in) {
+        // The anchors go through this bundle's text encoder, so it must be the one that made the stores.
+        if (in.bundle_sha256 != bundle.bundle_sha256)
+          throw Error(ErrorKind::kInput, "the class store '" + o.text + "' was not made by --model " + model,
+                      "pass the bundle the stores were embedded with");
+        // The class names are what the anchor list leaves out.
+        std::vector<std::string> anchors = load_anchor_words(anchors_file, wordnet_dir, anchor_count, in.classnames);
         spdlog::info("relation transition: {} anchors{}, {} training rows, {} validation rows", anchors.size(),
-                     anchors_file.empty() ? " (WordNet nouns)" : "", train.features.rows, val.features.rows);
-        FewShotState state = train_relation(bundle, anchors, train, val, classes, r);
+                     anchors_file.empty() ? " (WordNet nouns)" : "", in.train.features.rows, in.val.features.rows);
+        FewShotState state = train_relation(bundle, anchors, in.train, in.val, in.classes, r);
         state.info["bundle_sha256_of_anchor_encoder"] = bundle.bundle_sha256;
         return state;
       });

@@ -1,7 +1,6 @@
 // `clipzs adapt xmore`: X-MoRe predictions for an image store, from the captions of its nearest
 // images in a retrieval bank (docs/methods/xmore.md).
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -55,6 +54,26 @@ Predictions expand_rows(const Predictions& p, const std::vector<int64_t>& store_
   return out;
 }
 
+// The distinct ids of `lists` in order of first appearance, and each list as positions in them.
+struct DistinctIds {
+  std::vector<int64_t> ids;
+  std::vector<std::vector<int64_t>> positions;
+};
+
+DistinctIds distinct_ids(const std::vector<std::vector<int64_t>>& lists) {
+  DistinctIds out;
+  std::unordered_map<int64_t, int64_t> position_of;
+  for (const auto& list : lists) {
+    out.positions.emplace_back();
+    for (int64_t id : list) {
+      auto [it, added] = position_of.emplace(id, static_cast<int64_t>(out.ids.size()));
+      if (added) out.ids.push_back(id);
+      out.positions.back().push_back(it->second);
+    }
+  }
+  return out;
+}
+
 // Re-ranking scores: cosine similarity of each test image and each candidate caption under a second
 // (larger) bundle, both embedded into `work` (kept in the state as a record of what was scored).
 std::vector<std::vector<float>> rerank_scores(const XMoReCli& o, const std::vector<json>& records,
@@ -76,13 +95,9 @@ std::vector<std::vector<float>> rerank_scores(const XMoReCli& o, const std::vect
   image_options.cancel = &interrupt_flag();
   embed_images(model, inputs, work + "/images", image_options, make_progress("rerank images", false));
   finish_progress();
-  std::vector<int64_t> unique;
-  std::unordered_map<int64_t, int64_t> local;
-  for (const auto& list : candidates)
-    for (int64_t id : list)
-      if (local.emplace(id, static_cast<int64_t>(unique.size())).second) unique.push_back(id);
+  const DistinctIds distinct = distinct_ids(candidates);  // each caption embedded once
   std::vector<std::string> texts;
-  for (int64_t id : unique) texts.push_back(bank.captions[static_cast<size_t>(id)]);
+  for (int64_t id : distinct.ids) texts.push_back(bank.captions[static_cast<size_t>(id)]);
   EmbedCaptionsOptions caption_options;
   caption_options.cancel = &interrupt_flag();
   embed_captions(model, tokenizer, texts, work + "/captions", caption_options, make_progress("rerank captions", false));
@@ -92,8 +107,8 @@ std::vector<std::vector<float>> rerank_scores(const XMoReCli& o, const std::vect
   std::vector<std::vector<float>> scores(candidates.size());
   for (size_t q = 0; q < candidates.size(); ++q) {
     const float* x = img.embeddings.data() + q * static_cast<size_t>(img.dim);
-    for (int64_t id : candidates[q]) {
-      const float* c = cap.embeddings.data() + static_cast<size_t>(local[id]) * static_cast<size_t>(cap.dim);
+    for (int64_t position : distinct.positions[q]) {
+      const float* c = cap.embeddings.data() + static_cast<size_t>(position) * static_cast<size_t>(cap.dim);
       double dot = 0;
       for (int64_t j = 0; j < img.dim; ++j) dot += double(x[j]) * c[j];
       scores[q].push_back(static_cast<float>(dot));
@@ -102,8 +117,7 @@ std::vector<std::vector<float>> rerank_scores(const XMoReCli& o, const std::vect
   return scores;
 }
 
-void run(XMoReCli o) {
-  o.out = without_trailing_separator(o.out);
+void run(const XMoReCli& o) {
   if (fs::exists(o.out) && !o.overwrite)
     throw Error(ErrorKind::kOutput, "'" + o.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
   if (o.k < 1 || o.neighbours < 1) throw Error(ErrorKind::kUsage, "--k and --neighbours must be at least 1");
@@ -183,9 +197,8 @@ void run(XMoReCli o) {
   spdlog::info("{} neighbours for {} images among {} bank pairs in {:.2f} s", o.neighbours, x.rows, bank.rows, search_seconds);
 
   // 2. Captions: neighbours' captions in kNN order, duplicates out, optionally re-ranked, top K.
-  const std::string temp = o.out + ".tmp-" + std::to_string(::getpid());
-  fs::remove_all(temp);
-  fs::create_directories(temp);
+  FolderWriter folder(o.out);
+  const std::string& temp = folder.temp();
   std::vector<std::vector<int64_t>> chosen = caption_candidates(nn, bank.captions, bank.usable);
   if (!o.rerank_model.empty()) {
     std::vector<std::vector<float>> scores = rerank_scores(o, images.records, store_rows, bank, chosen, temp + "/rerank");
@@ -195,17 +208,9 @@ void run(XMoReCli o) {
   }
 
   // 3. The ensemble, over the captions actually used.
-  std::vector<int64_t> unique;
-  std::unordered_map<int64_t, int64_t> local;
-  std::vector<std::vector<int64_t>> local_ids(chosen.size());
-  for (size_t q = 0; q < chosen.size(); ++q)
-    for (int64_t id : chosen[q]) {
-      auto [it, added] = local.emplace(id, static_cast<int64_t>(unique.size()));
-      if (added) unique.push_back(id);
-      local_ids[q].push_back(it->second);
-    }
-  Matrix caption_embeddings = bank.caption_rows(unique);
-  XMoReResult r = run_xmore(x, classes, caption_embeddings, local_ids, {}, options);
+  const DistinctIds used_captions = distinct_ids(chosen);
+  Matrix caption_embeddings = bank.caption_rows(used_captions.ids);
+  XMoReResult r = run_xmore(x, classes, caption_embeddings, used_captions.positions, {}, options);
 
   // Labels (from the store's rows or --labels) for the side-by-side accuracies.
   std::vector<int64_t> labels;
@@ -289,8 +294,7 @@ void run(XMoReCli o) {
         {"captions.npy", "rows x k int64 bank rows of the captions used (-1: fewer)"},
         {"predictions.jsonl", "per row: prediction, confidences, caption ids"}}}};
   write_file_atomic(temp + "/state.json", state.dump(1) + "\n");
-  if (fs::exists(o.out)) fs::remove_all(o.out);
-  fs::rename(temp, o.out);
+  folder.commit();
   if (r.with_captions < evaluated)
     spdlog::warn("{} of {} images found no caption and are predicted from the image alone", evaluated - r.with_captions, evaluated);
   print_summary({{"command", "adapt xmore"}, {"out", o.out}, {"n", evaluated}, {"coverage", state["coverage"]},

@@ -189,7 +189,7 @@ void run_fewshot_adapt(const std::string& command, const FewShotCliOptions& o, c
   spdlog::info("{}: {} classes, K = {} (seed {}): {} train rows ({} images), {} validation rows", command, in.classes.rows, o.shots,
                o.seed, in.train.features.rows, in.provenance["train_store"]["drawn_images"].get<int64_t>(), in.val.features.rows);
   const auto start = std::chrono::steady_clock::now();
-  FewShotState state = trainer(in.train, in.val, in.classes);
+  FewShotState state = trainer(in);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const FewShotState zeroshot = make_zeroshot_state(in.classes, 100.0f);

@@ -5,8 +5,8 @@
 //   static FewShotCliOptions o;                      // one per subcommand (CLI11 binds to it)
 //   add_fewshot_options(sub, o);
 //   sub->callback([&action] { action = [] {
-//     run_fewshot_adapt("adapt relation", o, [](const FewShotSet& train, const FewShotSet& val, const Matrix& classes) {
-//       return train_relation(train, val, classes, relation_options); });
+//     run_fewshot_adapt("adapt relation", o, [](const FewShotInputs& in) {
+//       return train_relation(bundle, anchors, in.train, in.val, in.classes, relation_options); });
 //   }; });
 //
 // Stores: --train and --val are image stores (`clipzs embed images`), --text a class store (`clipzs embed
@@ -48,7 +48,8 @@ struct FewShotInputs {
 // Reads and checks the stores and draws the shots. Error(kUsage) for --shots < 1.
 FewShotInputs load_fewshot_inputs(const FewShotCliOptions& o);
 
-using FewShotTrainer = std::function<FewShotState(const FewShotSet& train, const FewShotSet& val, const Matrix& classes)>;
+// A method's trainer: the drawn shots, validation set and class proxies, plus the class names and bundle.
+using FewShotTrainer = std::function<FewShotState(const FewShotInputs& inputs)>;
 
 // A whole few-shot subcommand: refuses an existing --out without --overwrite (Error(kOutput), before any
 // work), loads the inputs, trains, measures train / validation accuracy, writes the state (provenance
