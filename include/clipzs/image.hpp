@@ -9,8 +9,10 @@
 //  - EXIF orientation is ignored unless DecodeOptions::apply_exif_orientation is set.
 //  - preprocess() returns an HxWx3 RGB uint8 image of exactly size x size pixels.
 //  - normalize_chw() writes 3*size*size floats in CHW order: (pixel/255 - mean[c]) / std[c].
-//  - Failure modes: unreadable, empty, truncated or unsupported files throw clipzs::Error(kInput) naming
-//    the file and the decoder's reason. Nothing else throws for valid images.
+//  - GIF and WebP (animated or not) give their first frame, composed on the canvas as PIL gives it.
+//  - Failure modes: unreadable, empty, truncated or unsupported files, and files whose header states
+//    more than DecodeOptions::max_pixels pixels, throw clipzs::Error(kInput) naming the file and the
+//    reason. Nothing else throws for valid images.
 #pragma once
 
 #include <array>
@@ -21,7 +23,7 @@
 namespace clipzs {
 
 // Pixel modes, named as PIL names them.
-enum class PixelMode { kL, kLA, kRGB, kRGBA, kP, k1 };
+enum class PixelMode { kL, kLA, kRGB, kRGBA, kP, k1, kCMYK };
 const char* pixel_mode_name(PixelMode mode) noexcept;
 
 // An 8-bit image in the file's own mode. For kP, `pixels` holds palette indices (1 channel) and
@@ -54,8 +56,14 @@ ResizeMode parse_resize_mode(const std::string& name);       // "shortest" | "sq
 const char* interpolation_name(Interpolation interpolation) noexcept;
 const char* resize_mode_name(ResizeMode mode) noexcept;
 
+// PIL's decompression-bomb limit (2 * Image.MAX_IMAGE_PIXELS): images above it are refused.
+constexpr uint64_t kDefaultMaxPixels = 178956970;
+
 struct DecodeOptions {
   bool apply_exif_orientation = false;
+  // Images with more pixels than this are refused from their header, before any pixel memory is
+  // allocated (JPEG, PNG, GIF, WebP, BMP, TIFF, PNM; other formats after OpenCV's own 2^30 limit).
+  uint64_t max_pixels = kDefaultMaxPixels;
 };
 
 struct PreprocessSpec {

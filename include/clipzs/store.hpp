@@ -36,6 +36,9 @@ const char* store_dtype_name(StoreDType dtype) noexcept;  // "float16" | "float3
 struct OpenMode {
   bool resume = false;     // continue a partial run with the same identity
   bool overwrite = false;  // replace a complete store or another run's partial files
+  // A resumed run keeps a multiple of this many rows (the batch size: rows of a batch cut short by a
+  // kill are embedded again, so every batch is the same as in an uninterrupted run).
+  int64_t resume_granularity = 1;
 };
 
 class StoreWriter {
@@ -76,9 +79,41 @@ struct Store {
   std::vector<nlohmann::json> records; // rows.jsonl
 };
 
-// Reads a complete store. With verify, checks the sha256 of embeddings.npy and rows.jsonl. With
+// Reads a complete store. With verify, checks the sha256 of embeddings.npy and rows.jsonl. Refuses
+// (Error(kInput), naming rows and paths) a store whose embeddings hold NaN or Inf. With
 // as_float = false the embeddings stay in their stored dtype (`raw`), e.g. to keep a large fp16
 // retrieval bank at half the memory.
 Store read_store(const std::string& dir, bool verify = true, bool as_float = true);
+
+// What `clipzs verify` found in a store (or a bank: its images/ and captions/ stores and bank.json).
+struct StoreVerification {
+  std::string dir;
+  std::string kind;                   // manifest "kind" (images, texts, captions), or "bank"
+  int64_t rows = 0;
+  int64_t dim = 0;
+  std::vector<std::string> checked;   // what was checked and held, one line each
+  std::vector<std::string> problems;  // what is wrong, one line each, naming the file and row
+  std::vector<std::string> notes;     // what could not be checked (e.g. the bundle folder is gone)
+  bool ok() const { return problems.empty(); }
+};
+
+// Checks everything a complete store promises, and never stops at the first problem: manifest.json
+// parses and has its fields; every file it lists exists with its sha256; embeddings.npy's header,
+// dtype, shape and size agree with the manifest; rows.jsonl has one valid record per row, in order,
+// and its error count matches; every value is finite, "ok" rows have unit norm and "error" rows are
+// zeros; and the bundle that made it (`bundle_dir`, else the folder the manifest names) still hashes
+// as it did. Throws nothing for a damaged store; Error(kInput) only when `dir` is not a folder.
+StoreVerification verify_store(const std::string& dir, const std::string& bundle_dir = {});
+
+// Indices of the rows (of `cols` values each) holding a NaN or an infinity, in order.
+std::vector<int64_t> nonfinite_rows(const float* values, int64_t rows, int64_t cols);
+// The same for IEEE half-precision values (a .npy "<f2" payload).
+std::vector<int64_t> nonfinite_rows_f16(const uint16_t* values, int64_t rows, int64_t cols);
+// "rows 3 (cat/a.jpg), 17 (dog/b.jpg) and 5 more": at most `shown` rows; names[i] (when given, else
+// empty) says what row i is.
+std::string describe_rows(const std::vector<int64_t>& rows, const std::vector<std::string>& names = {},
+                          size_t shown = 5);
+// What a store record names: its "path", else "caption", else "label" (empty when none).
+std::string record_name(const nlohmann::json& record);
 
 }  // namespace clipzs

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
@@ -31,20 +32,10 @@ namespace {
 
 using image_detail::muldiv255;
 
-// PIL refuses images above 2 * MAX_IMAGE_PIXELS (DecompressionBombError); so do we, which also bounds
-// memory for hostile headers.
-constexpr uint64_t kMaxPixels = 2ull * (1024ull * 1024 * 1024 / 4 / 3);
+[[noreturn]] void fail(const std::string& name, const std::string& reason) { image_detail::fail_image(name, reason); }
 
-[[noreturn]] void fail(const std::string& name, const std::string& reason) {
-  throw Error(ErrorKind::kInput, "cannot read image '" + name + "': " + reason);
-}
-
-void check_dimensions(uint64_t w, uint64_t h, const std::string& name) {
-  if (w == 0 || h == 0) fail(name, "image has zero width or height");
-  if (w * h > kMaxPixels) {
-    fail(name, "image size " + std::to_string(w) + "x" + std::to_string(h) + " exceeds the limit of " +
-                   std::to_string(kMaxPixels) + " pixels (possible decompression bomb)");
-  }
+void check_dimensions(uint64_t w, uint64_t h, uint64_t max_pixels, const std::string& name) {
+  image_detail::check_image_dimensions(w, h, max_pixels, name);
 }
 
 bool starts_with(const uint8_t* data, size_t size, const char* magic, size_t n) {
@@ -103,6 +94,7 @@ struct JpegJob {
   int margin_imcus;
   int part_x0, part_y0;                  // out: origin of the held part
   image_detail::PixelRect exact;         // out: the pixels the part holds exactly
+  uint64_t max_pixels = kDefaultMaxPixels;
 };
 
 // Everything libjpeg may longjmp out of lives in this function; it holds no C++ objects of its own.
@@ -131,7 +123,7 @@ bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
   switch (cinfo.num_components) {
     case 1: cinfo.out_color_space = JCS_GRAYSCALE; img.mode = PixelMode::kL; break;
     case 3: cinfo.out_color_space = JCS_RGB; img.mode = PixelMode::kRGB; break;
-    case 4: cinfo.out_color_space = JCS_CMYK; img.mode = PixelMode::kRGB; break;
+    case 4: cinfo.out_color_space = JCS_CMYK; img.mode = PixelMode::kCMYK; break;
     default:
       job->bad_layers = true;
       jpeg_destroy_decompress(&cinfo);
@@ -140,7 +132,7 @@ bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
   job->width = cinfo.image_width;
   job->height = cinfo.image_height;
   if (cinfo.image_width == 0 || cinfo.image_height == 0 ||
-      static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > kMaxPixels) {
+      static_cast<uint64_t>(cinfo.image_width) * cinfo.image_height > job->max_pixels) {
     job->too_large = true;
     jpeg_destroy_decompress(&cinfo);
     return false;
@@ -163,7 +155,7 @@ bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
   const int w = static_cast<int>(cinfo.output_width);
   const int h = static_cast<int>(cinfo.output_height);
   const bool cmyk = cinfo.out_color_space == JCS_CMYK;
-  const int channels = img.mode == PixelMode::kL ? 1 : 3;
+  const int channels = img.channels();
   // Held part: decoded columns [x0, x0 + cw), stored rows [y0, y1).
   JDIMENSION x0 = 0, cw = static_cast<JDIMENSION>(w);
   int y0 = 0, y1 = h;
@@ -222,17 +214,10 @@ bool run_jpeg(JpegJob* job, char* message, size_t message_size) {
       return false;
     }
     if (cmyk) {
-      // PIL reads 4-channel JPEGs as Adobe-style inverted CMYK ("CMYK;I") and converts CMYK->RGB as
-      // r = nk - c*nk/255 with nk = 255 - k; with the inverted samples that is nk = raw K.
+      // PIL reads 4-channel JPEGs as Adobe-style inverted CMYK ("CMYK;I"): its CMYK values are 255 - raw.
       const uint8_t* s = job->row->data();
       uint8_t* d = img.pixels.data() + static_cast<size_t>(y - y0) * stride;
-      for (JDIMENSION x = 0; x < cw; ++x, s += 4, d += 3) {
-        const unsigned nk = s[3];
-        for (int c = 0; c < 3; ++c) {
-          const int v = static_cast<int>(nk) - muldiv255(255u - s[c], nk);
-          d[c] = static_cast<uint8_t>(v < 0 ? 0 : v);
-        }
-      }
+      for (size_t i = 0; i < static_cast<size_t>(cw) * 4; ++i) d[i] = static_cast<uint8_t>(255 - s[i]);
     }
   }
   if (y1 < h) {
@@ -262,11 +247,12 @@ void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, cons
   std::vector<uint8_t> row, exif;
   JpegJob job{data, size, options.apply_exif_orientation, &img, &row, &exif, false, 0, 0, 0, false,
               spec, kJpegMarginImcus, 0, 0, {}};
+  job.max_pixels = options.max_pixels;
   char message[JMSG_LENGTH_MAX + 64];
   message[0] = '\0';
   if (!run_jpeg(&job, message, sizeof message)) {
     if (job.bad_layers) fail(name, "cannot handle " + std::to_string(job.layers) + "-layer JPEG images");
-    if (job.too_large) check_dimensions(job.width, job.height, name);
+    if (job.too_large) check_dimensions(job.width, job.height, options.max_pixels, name);
     fail(name, std::string("JPEG decoding failed: ") + message);
   }
   part.full_width = static_cast<int>(job.width);
@@ -338,6 +324,7 @@ struct PngJob {
   int part_y0;                     // out: first row held
   image_detail::PixelRect exact;   // out: the pixels held
   bool libpng_rows;                // read the rows with libpng even where read_png_image_data could
+  uint64_t max_pixels = kDefaultMaxPixels;
 };
 
 bool run_png(PngJob* job, char* message, size_t message_size) {
@@ -374,7 +361,7 @@ bool run_png(PngJob* job, char* message, size_t message_size) {
   png_get_IHDR(png, info, &w, &h, &bit_depth, &color_type, &interlace, nullptr, nullptr);
   job->width = w;
   job->height = h;
-  if (w == 0 || h == 0 || static_cast<uint64_t>(w) * h > kMaxPixels) {
+  if (w == 0 || h == 0 || static_cast<uint64_t>(w) * h > job->max_pixels) {
     job->too_large = true;
     png_destroy_read_struct(&png, &info, nullptr);
     return false;
@@ -520,11 +507,12 @@ void decode_png(const uint8_t* data, size_t size, const std::string& name, const
   std::vector<uint8_t> exif, scratch;
   PngJob job{data, size, options.apply_exif_orientation, &img, &rows, &exif, false, false, 0, 0, false,
              spec, &scratch, 0, {}, libpng_rows};
+  job.max_pixels = options.max_pixels;
   char message[320];
   message[0] = '\0';
   if (!run_png(&job, message, sizeof message)) {
     if (job.unsupported) fail(name, "unsupported PNG colour type");
-    if (job.too_large) check_dimensions(job.width, job.height, name);
+    if (job.too_large) check_dimensions(job.width, job.height, options.max_pixels, name);
     fail(name, std::string("PNG decoding failed: ") + message);
   }
   if (png_tail_truncated(data, size)) fail(name, "image file is truncated (a chunk after the image data is cut short)");
@@ -653,8 +641,55 @@ void restore_bmp_palette_mode(const uint8_t* d, size_t n, DecodedImage& img) {
   img.mode = PixelMode::kP;
 }
 
+// Width and height from the header of a BMP, TIFF or PNM file, so an oversized image is refused before
+// OpenCV allocates it. False when the header cannot be read (OpenCV then reports the damage).
+bool peek_dimensions(const uint8_t* d, size_t n, const char* format, uint64_t& w, uint64_t& h) {
+  if (format == nullptr) return false;
+  if (std::strcmp(format, "BMP") == 0) {
+    if (n < 26) return false;
+    if (le32(d + 14) == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sizes
+      w = d[18] | (d[19] << 8);
+      h = d[20] | (d[21] << 8);
+      return true;
+    }
+    const int32_t height = static_cast<int32_t>(le32(d + 22));  // negative: top-down rows
+    w = le32(d + 18);
+    h = static_cast<uint64_t>(height < 0 ? -static_cast<int64_t>(height) : height);
+    return true;
+  }
+  if (std::strcmp(format, "TIFF") == 0) {
+    const int tw = image_detail::tiff_ifd0_value(d, n, 256, -1), th = image_detail::tiff_ifd0_value(d, n, 257, -1);
+    if (tw < 0 || th < 0) return false;
+    w = static_cast<uint64_t>(tw);
+    h = static_cast<uint64_t>(th);
+    return true;
+  }
+  if (std::strcmp(format, "PPM") == 0) {  // "P6 <w> <h> ...", with # comments between tokens
+    size_t pos = 2;
+    uint64_t values[2] = {0, 0};
+    for (uint64_t& v : values) {
+      while (pos < n && (std::isspace(d[pos]) || d[pos] == '#')) {
+        if (d[pos] == '#') {
+          while (pos < n && d[pos] != '\n') ++pos;
+        } else {
+          ++pos;
+        }
+      }
+      if (pos >= n || !std::isdigit(d[pos])) return false;
+      for (; pos < n && std::isdigit(d[pos]) && v < (1ull << 40); ++pos) v = v * 10 + (d[pos] - '0');
+    }
+    w = values[0];
+    h = values[1];
+    return true;
+  }
+  return false;
+}
+
 DecodedImage decode_opencv(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
   const char* format = sniff_format(data, size);
+  uint64_t header_w = 0, header_h = 0;
+  if (peek_dimensions(data, size, format, header_w, header_h) && header_w * header_h > options.max_pixels)
+    check_dimensions(header_w, header_h, options.max_pixels, name);
   cv::Mat m;
   try {
     const cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
@@ -667,7 +702,7 @@ DecodedImage decode_opencv(const uint8_t* data, size_t size, const std::string& 
     if (format != nullptr) fail(name, std::string("unsupported or corrupt ") + format + " image");
     fail(name, "cannot identify image file (not a JPEG, PNG or other supported image format)");
   }
-  check_dimensions(static_cast<uint64_t>(m.cols), static_cast<uint64_t>(m.rows), name);
+  check_dimensions(static_cast<uint64_t>(m.cols), static_cast<uint64_t>(m.rows), options.max_pixels, name);
   if (m.depth() == CV_16U) {
     cv::Mat high(m.size(), CV_MAKETYPE(CV_8U, m.channels()));
     const int n = m.cols * m.channels();
@@ -724,11 +759,40 @@ DecodedImage decode_opencv(const uint8_t* data, size_t size, const std::string& 
   return img;
 }
 
+// Formats other than JPEG and PNG: GIF and WebP through their own libraries (OpenCV 4.6 reads no GIF
+// and no animated WebP), the rest through OpenCV.
+DecodedImage decode_other(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  const char* format = sniff_format(data, size);
+  if (format != nullptr && std::strcmp(format, "GIF") == 0)
+    return image_detail::decode_gif(data, size, name, options.max_pixels);
+  if (format != nullptr && std::strcmp(format, "WEBP") == 0) {
+    DecodedImage img = image_detail::decode_webp(data, size, name, options.max_pixels);
+    if (options.apply_exif_orientation) {
+      const std::vector<uint8_t> exif = webp_exif(data, size);
+      image_detail::apply_orientation(img, image_detail::exif_orientation_from_tiff(exif.data(), exif.size()));
+    }
+    return img;
+  }
+  return decode_opencv(data, size, name, options);
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------ orientation
 
 namespace image_detail {
+
+void fail_image(const std::string& name, const std::string& reason) {
+  throw Error(ErrorKind::kInput, "cannot read image '" + name + "': " + reason);
+}
+
+void check_image_dimensions(uint64_t w, uint64_t h, uint64_t max_pixels, const std::string& name) {
+  if (w == 0 || h == 0) fail_image(name, "image has zero width or height");
+  if (w > (1ull << 32) || h > (1ull << 32) || w * h > max_pixels) {
+    fail_image(name, "image size " + std::to_string(w) + "x" + std::to_string(h) + " exceeds the limit of " +
+                         std::to_string(max_pixels) + " pixels (possible decompression bomb; raise --max-pixels to allow it)");
+  }
+}
 
 int tiff_ifd0_value(const uint8_t* d, size_t n, uint16_t tag, int fallback) {
   if (d == nullptr || n < 8) return fallback;
@@ -803,14 +867,21 @@ DecodedImage decode_image_bytes(const uint8_t* data, size_t size, const std::str
     return decode_jpeg(data, size, name_for_errors, options);
   }
   if (starts_with(data, size, "\x89PNG\r\n\x1a\n", 8)) return decode_png(data, size, name_for_errors, options);
-  return decode_opencv(data, size, name_for_errors, options);
+  return decode_other(data, size, name_for_errors, options);
 }
 
 namespace {
 
+bool is_broken_symlink(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
 std::vector<uint8_t> read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(path, std::strerror(errno));
+  // O_NONBLOCK: opening a FIFO named like an image must not hang the run (regular files ignore it).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) fail(path, errno == ENOENT && is_broken_symlink(path) ? "broken symbolic link (its target does not exist)"
+                                                                   : std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int e = errno;
@@ -819,7 +890,7 @@ std::vector<uint8_t> read_file(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    fail(path, "not a regular file");
+    fail(path, S_ISDIR(st.st_mode) ? "a folder, not an image file" : "not a regular file");
   }
   std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
   size_t got = 0;
@@ -857,7 +928,7 @@ DecodedPart decode_image_part_bytes(const uint8_t* data, size_t size, const std:
   } else if (starts_with(data, size, "\x89PNG\r\n\x1a\n", 8)) {
     decode_png(data, size, name_for_errors, options, &spec, part);
   } else {
-    part.image = decode_opencv(data, size, name_for_errors, options);
+    part.image = decode_other(data, size, name_for_errors, options);
     part.full_width = part.image.width;
     part.full_height = part.image.height;
     part.exact = PixelRect{0, 0, part.image.width, part.image.height};

@@ -21,6 +21,7 @@ const char* pixel_mode_name(PixelMode mode) noexcept {
     case PixelMode::kRGBA: return "RGBA";
     case PixelMode::kP: return "P";
     case PixelMode::k1: return "1";
+    case PixelMode::kCMYK: return "CMYK";
   }
   return "?";
 }
@@ -29,7 +30,8 @@ int DecodedImage::channels() const noexcept {
   switch (mode) {
     case PixelMode::kLA: return 2;
     case PixelMode::kRGB: return 3;
-    case PixelMode::kRGBA: return 4;
+    case PixelMode::kRGBA:
+    case PixelMode::kCMYK: return 4;
     case PixelMode::kL:
     case PixelMode::kP:
     case PixelMode::k1: return 1;
@@ -218,6 +220,13 @@ Image8 preprocess_impl(const DecodedImage& part, int full_w, int full_h, int px,
       break;
     case PixelMode::k1:
       for (size_t i = 0; i < count; ++i) d[3 * i] = d[3 * i + 1] = d[3 * i + 2] = s[i] ? 255 : 0;
+      break;
+    case PixelMode::kCMYK:
+      // PIL's cmyk2rgb: channel = clip(nk - c * nk / 255) with nk = 255 - k.
+      for (size_t i = 0; i < count; ++i) {
+        const unsigned nk = 255u - s[4 * i + 3];
+        for (int c = 0; c < 3; ++c) d[3 * i + c] = static_cast<uint8_t>(nk - image_detail::muldiv255(s[4 * i + c], nk));
+      }
       break;
     case PixelMode::kP:
       // Palette transparency is ignored by convert("RGB").

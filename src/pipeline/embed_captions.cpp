@@ -3,6 +3,8 @@
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
+#include "pipeline/bundle_record.hpp"
+#include "pipeline/finite_output.hpp"
 
 namespace clipzs {
 using nlohmann::json;
@@ -50,7 +52,9 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
                    {"dtype", store_dtype_name(options.store_dtype)},
                    {"batch_size", options.batch_size},
                    {"model_dtype", dtype_name(model.options().dtype)}};
-  StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, options.open_mode);
+  OpenMode open_mode = options.open_mode;
+  open_mode.resume_granularity = options.batch_size;
+  StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, open_mode);
   const int64_t resumed = writer.rows_done();
   if (resumed % options.batch_size != 0 && resumed != total)
     throw Error(ErrorKind::kInternal, "resumed caption store is not on a batch boundary");
@@ -83,6 +87,7 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
       records.push_back(std::move(record));
     }
     const std::vector<float> out = model.encode_tokens(ids.data(), end - begin);
+    pipeline_detail::require_finite_output(out, end - begin, dim, "text encoder", records);
     writer.append(out.data(), records);
     writer.flush();
     if (progress) {
@@ -95,7 +100,7 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
     }
   }
   json manifest = {{"kind", "captions"},
-                   {"bundle", {{"name", bundle.name}, {"sha256", bundle.bundle_sha256}, {"source", bundle.source}}},
+                   {"bundle", pipeline_detail::bundle_record(bundle)},
                    {"caption_template", options.caption_template},
                    {"truncated_captions_this_run", truncated},
                    {"context_length", context},

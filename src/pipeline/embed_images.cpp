@@ -7,6 +7,8 @@
 
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
+#include "pipeline/bundle_record.hpp"
+#include "pipeline/finite_output.hpp"
 #include "image/image_internal.hpp"
 #include "util/thread_pool.hpp"
 
@@ -61,11 +63,14 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
       {"batch_size", options.batch_size},
       {"model_dtype", dtype_name(model.options().dtype)},
       {"exif", options.decode.apply_exif_orientation ? "apply" : "ignore"},
+      {"max_pixels", options.decode.max_pixels},
   };
   if (options.augment_views > 0)
     identity["augment"] = {{"views", options.augment_views}, {"seed", options.augment_seed},
                            {"scale", {options.augment.scale_min, options.augment.scale_max}}, {"flip", options.augment.flip}};
-  StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, options.open_mode);
+  OpenMode open_mode = options.open_mode;
+  open_mode.resume_granularity = options.batch_size;
+  StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, open_mode);
   const int64_t resumed = writer.rows_done();
   // Resume on a batch boundary so batches are the same as in an uninterrupted run.
   if (resumed % options.batch_size != 0 && resumed != total)
@@ -165,20 +170,6 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
                       "fix or remove the file, or use --on-error record to keep going");
         }
       }
-      std::vector<float> embeddings(static_cast<size_t>(n * dim), 0.0f);
-      if (!ok_rows.empty()) {
-        const float* forward_input = batch->pixels.data();
-        if (static_cast<int64_t>(ok_rows.size()) != n) {  // compact the good rows
-          ok_pixels.resize(ok_rows.size() * static_cast<size_t>(pixels_per_image));
-          for (size_t k = 0; k < ok_rows.size(); ++k)
-            std::copy_n(batch->pixels.data() + ok_rows[k] * pixels_per_image, pixels_per_image,
-                        ok_pixels.data() + k * static_cast<size_t>(pixels_per_image));
-          forward_input = ok_pixels.data();
-        }
-        std::vector<float> out = model.encode_images(forward_input, static_cast<int64_t>(ok_rows.size()));
-        for (size_t k = 0; k < ok_rows.size(); ++k)
-          std::copy_n(out.data() + k * static_cast<size_t>(dim), dim, embeddings.data() + ok_rows[k] * dim);
-      }
       std::vector<json> records;
       records.reserve(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i) {
@@ -200,6 +191,23 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
         }
         records.push_back(std::move(record));
       }
+      std::vector<float> embeddings(static_cast<size_t>(n * dim), 0.0f);
+      if (!ok_rows.empty()) {
+        const float* forward_input = batch->pixels.data();
+        if (static_cast<int64_t>(ok_rows.size()) != n) {  // compact the good rows
+          ok_pixels.resize(ok_rows.size() * static_cast<size_t>(pixels_per_image));
+          for (size_t k = 0; k < ok_rows.size(); ++k)
+            std::copy_n(batch->pixels.data() + ok_rows[k] * pixels_per_image, pixels_per_image,
+                        ok_pixels.data() + k * static_cast<size_t>(pixels_per_image));
+          forward_input = ok_pixels.data();
+        }
+        std::vector<float> out = model.encode_images(forward_input, static_cast<int64_t>(ok_rows.size()));
+        std::vector<json> ok_records;
+        for (int64_t i : ok_rows) ok_records.push_back(records[static_cast<size_t>(i)]);
+        pipeline_detail::require_finite_output(out, static_cast<int64_t>(ok_rows.size()), dim, "image encoder", ok_records);
+        for (size_t k = 0; k < ok_rows.size(); ++k)
+          std::copy_n(out.data() + k * static_cast<size_t>(dim), dim, embeddings.data() + ok_rows[k] * dim);
+      }
       writer.append(embeddings.data(), records);
       writer.flush();
       if (progress) {
@@ -218,7 +226,7 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
   }
   json manifest = {
       {"kind", "images"},
-      {"bundle", {{"name", bundle.name}, {"sha256", bundle.bundle_sha256}, {"source", bundle.source}}},
+      {"bundle", pipeline_detail::bundle_record(bundle)},
       {"preprocess",
        {{"size", spec.size},
         {"interpolation", interpolation_name(spec.interpolation)},

@@ -3,6 +3,7 @@
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
+#include "pipeline/bundle_record.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
@@ -99,7 +100,7 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
                {"format_version", 1},
                {"rows", summary.rows},
                {"dim", model.embed_dim()},
-               {"bundle", {{"name", bundle.name}, {"sha256", bundle.bundle_sha256}, {"source", bundle.source}}},
+               {"bundle", pipeline_detail::bundle_record(bundle)},
                {"input", options.input},
                {"pairs_sha256", pairs_fingerprint(listing.pairs)},
                {"caption_template", options.captions.caption_template},

@@ -4,6 +4,8 @@
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
+#include "pipeline/bundle_record.hpp"
+#include "pipeline/finite_output.hpp"
 
 namespace clipzs {
 using nlohmann::json;
@@ -57,6 +59,11 @@ EmbedSummary embed_texts(const ClipModel& model, const ClipTokenizer& tokenizer,
       ids.insert(ids.end(), t.ids.begin(), t.ids.end());
     }
     std::vector<float> out = model.encode_tokens(ids.data(), end - begin);
+    if (!nonfinite_rows(out.data(), end - begin, dim).empty()) {
+      std::vector<json> records;  // prompts by their index in the class x template list
+      for (int64_t i = begin; i < end; ++i) records.push_back({{"index", i}, {"caption", all_prompts[static_cast<size_t>(i)]}});
+      pipeline_detail::require_finite_output(out, end - begin, dim, "text encoder", records);
+    }
     std::copy(out.begin(), out.end(), prompt_embeddings.begin() + begin * dim);
     if (progress) {
       Progress p;
@@ -88,7 +95,7 @@ EmbedSummary embed_texts(const ClipModel& model, const ClipTokenizer& tokenizer,
   writer.add_file("prompts.npy", prompt_embeddings, {total_prompts, dim});
   writer.append(proxies.data(), records);
   json manifest = {{"kind", "texts"},
-                   {"bundle", {{"name", bundle.name}, {"sha256", bundle.bundle_sha256}, {"source", bundle.source}}},
+                   {"bundle", pipeline_detail::bundle_record(bundle)},
                    {"prompts", total_prompts},
                    {"truncated_prompts", truncated},
                    {"context_length", context},

@@ -1,5 +1,7 @@
 #include "clipzs/inputs.hpp"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -21,17 +23,29 @@ bool has_image_extension(const fs::path& path) {
   return kExtensions.count(ext) > 0;
 }
 
+// Every entry named like an image becomes a row, also when it is not a readable regular file (a broken
+// symlink, a folder called x.jpg, a FIFO): the run then records why it could not be read instead of
+// dropping it unseen. Folders are still searched, symlinked ones once each (a symlink loop ends there).
 std::vector<ImageInput> list_folder(const fs::path& root) {
   std::vector<fs::path> files;
+  std::set<std::pair<uintmax_t, uintmax_t>> visited;  // (device, inode) of folders entered
+  auto identity = [](const fs::path& dir) -> std::pair<uintmax_t, uintmax_t> {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return {0, 0};
+    return {static_cast<uintmax_t>(st.st_dev), static_cast<uintmax_t>(st.st_ino)};
+  };
+  visited.insert(identity(root));
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::follow_directory_symlink |
                                                              fs::directory_options::skip_permission_denied,
                                                   ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) throw Error(ErrorKind::kInput, "cannot list folder '" + root.string() + "': " + ec.message());
-    if (it->is_regular_file(ec) && has_image_extension(it->path())) files.push_back(it->path());
+    std::error_code status_ec;
+    const bool is_dir = it->is_directory(status_ec);
+    if (is_dir && !visited.insert(identity(it->path())).second) it.disable_recursion_pending();
+    if (has_image_extension(it->path())) files.push_back(it->path());
   }
-  if (ec) throw Error(ErrorKind::kInput, "cannot list folder '" + root.string() + "': " + ec.message());
   std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return a.string() < b.string(); });
   // ImageFolder layout: every file sits exactly one level below the root.
   bool class_layout = !files.empty();

@@ -104,7 +104,7 @@ struct StoreWriter::Impl {
   }
 
   // Cuts both partial files to the rows present in both, and returns that count.
-  int64_t recover_partial_rows(const std::string& header) {
+  int64_t recover_partial_rows(const std::string& header, int64_t granularity) {
     const std::string data_path = path(kPartialData);
     const std::string rows_path = path(kPartialRows);
     if (!fs::exists(data_path) || !fs::exists(rows_path) || fs::file_size(data_path) < header_size) {
@@ -117,14 +117,14 @@ struct StoreWriter::Impl {
     int64_t n = std::min<int64_t>(data_rows, static_cast<int64_t>(lines.size()));
     for (int64_t i = 0; i < n; ++i) {  // every kept line must parse and be in order
       try {
-        json record = json::parse(lines[i]);
-        if (record.at("index").get<int64_t>() != i) { n = i; break; }
-        if (record.value("status", "ok") == "error") ++errors;
+        if (json::parse(lines[i]).at("index").get<int64_t>() != i) n = i;
       } catch (const json::exception&) {
         n = i;
-        break;
       }
     }
+    n -= n % std::max<int64_t>(1, granularity);
+    for (int64_t i = 0; i < n; ++i)
+      if (json::parse(lines[i]).value("status", "ok") == "error") ++errors;
     size_t rows_bytes = 0;
     for (int64_t i = 0; i < n; ++i) rows_bytes += lines[i].size() + 1;
     fs::resize_file(data_path, header_size + static_cast<size_t>(n) * row_bytes());
@@ -198,7 +198,7 @@ StoreWriter StoreWriter::open(const std::string& dir, const json& identity, int6
     impl->start_partial_files(header);
     write_file_atomic(impl->path(kRunFile), identity.dump(2) + "\n");
   } else {
-    impl->done = impl->recover_partial_rows(header);
+    impl->done = impl->recover_partial_rows(header, mode.resume_granularity);
   }
   impl->data_fd = ::open(impl->path(kPartialData).c_str(), O_WRONLY | O_APPEND);
   impl->rows_fd = ::open(impl->path(kPartialRows).c_str(), O_WRONLY | O_APPEND);
@@ -310,8 +310,17 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
   NpyArray array = read_npy(data_path);
   if (array.shape.size() != 2 || array.shape[0] != store.rows || array.shape[1] != store.dim)
     throw Error(ErrorKind::kInput, data_path + " has a shape other than manifest.json's rows x dim");
-  if (as_float) store.embeddings = array.to_float();
-  else store.raw = std::move(array);
+  std::vector<int64_t> bad_rows;
+  if (as_float) {
+    store.embeddings = array.to_float();
+    bad_rows = nonfinite_rows(store.embeddings.data(), store.rows, store.dim);
+  } else {
+    if (array.dtype == "<f2")
+      bad_rows = nonfinite_rows_f16(reinterpret_cast<const uint16_t*>(array.data.data()), store.rows, store.dim);
+    else if (array.dtype == "<f4")
+      bad_rows = nonfinite_rows(reinterpret_cast<const float*>(array.data.data()), store.rows, store.dim);
+    store.raw = std::move(array);
+  }
   int64_t line_no = 0;
   for (const auto& line : complete_lines(rows_path)) {
     ++line_no;
@@ -324,7 +333,56 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
   if (static_cast<int64_t>(store.records.size()) != store.rows)
     throw Error(ErrorKind::kInput, rows_path + " has " + std::to_string(store.records.size()) + " rows, manifest.json says " +
                                        std::to_string(store.rows));
+  if (!bad_rows.empty())
+    throw Error(ErrorKind::kInput,
+                data_path + ": NaN or Inf values in " + describe_rows(bad_rows, [&] {
+                  std::vector<std::string> names;
+                  for (size_t i = 0; i < bad_rows.size() && i < 5; ++i) names.push_back(record_name(store.records[bad_rows[i]]));
+                  return names;
+                }()),
+                "the model or the file is damaged; re-create the store (`clipzs verify` lists every bad row)");
   return store;
+}
+
+std::vector<int64_t> nonfinite_rows(const float* values, int64_t rows, int64_t cols) {
+  std::vector<int64_t> bad;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = values + r * cols;
+    float sum = 0.0f;  // NaN and Inf propagate into the sum; one branch per row
+    for (int64_t c = 0; c < cols; ++c) sum += row[c] * 0.0f;
+    if (sum != 0.0f) bad.push_back(r);
+  }
+  return bad;
+}
+
+std::vector<int64_t> nonfinite_rows_f16(const uint16_t* values, int64_t rows, int64_t cols) {
+  std::vector<int64_t> bad;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* row = values + r * cols;
+    bool finite = true;
+    for (int64_t c = 0; c < cols; ++c) finite &= (row[c] & 0x7C00) != 0x7C00;  // exponent all ones
+    if (!finite) bad.push_back(r);
+  }
+  return bad;
+}
+
+std::string describe_rows(const std::vector<int64_t>& rows, const std::vector<std::string>& names, size_t shown) {
+  std::string out = rows.size() == 1 ? "row " : "rows ";
+  for (size_t i = 0; i < rows.size() && i < shown; ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(rows[i]);
+    if (i < names.size() && !names[i].empty()) out += " (" + names[i] + ")";
+  }
+  if (rows.size() > shown) out += " and " + std::to_string(rows.size() - shown) + " more";
+  return out;
+}
+
+std::string record_name(const json& record) {
+  for (const char* key : {"path", "caption", "label"}) {
+    auto it = record.find(key);
+    if (it != record.end() && it->is_string() && !it->get<std::string>().empty()) return it->get<std::string>();
+  }
+  return {};
 }
 
 }  // namespace clipzs

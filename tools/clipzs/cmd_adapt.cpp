@@ -24,7 +24,12 @@ Matrix read_matrix(const std::string& path, const char* what) {
   NpyArray a = read_npy(path);
   if (a.shape.size() != 2)
     throw Error(ErrorKind::kInput, path + ": " + what + " must be a 2-D array, found " + std::to_string(a.shape.size()) + "-D");
-  return Matrix{a.shape[0], a.shape[1], a.to_float()};
+  Matrix m{a.shape[0], a.shape[1], a.to_float()};
+  const std::vector<int64_t> bad = nonfinite_rows(m.data.data(), m.rows, m.cols);
+  if (!bad.empty())
+    throw Error(ErrorKind::kInput, path + ": " + what + " hold NaN or Inf values in " + describe_rows(bad),
+                "re-create the file; embeddings from `clipzs embed` are checked before they are written");
+  return m;
 }
 
 void write_matrix(const std::string& path, const Matrix& m) { write_npy(path, m.data, {m.rows, m.cols}); }

@@ -74,12 +74,13 @@ void register_embed(CLI::App& app, Action& action) {
   static CommonOptions io;
   static std::string input, on_error = "record", exif = "ignore";
   static int workers = 0, augment = 0;
-  static uint64_t augment_seed = 1;
+  static uint64_t augment_seed = 1, max_pixels = kDefaultMaxPixels;
   CLI::App* images = embed->add_subcommand("images", "Embed a folder, list or CSV of images");
   add_common(images, io);
   images->add_option("--input", input, "Folder (recursive; class subfolders give labels), text list, or CSV with path[,label]")->required();
   images->add_option("--workers", workers, "Decode/preprocess threads (0: cores left over by --threads, at least 1)");
   images->add_option("--on-error", on_error, "Bad image: 'record' keeps the row with status error; 'fail' stops (exit 3)")->capture_default_str();
+  images->add_option("--max-pixels", max_pixels, "Refuse images of more pixels than this, from their header (row status error)")->capture_default_str();
   images->add_option("--exif", exif, "EXIF orientation: ignore (as CLIP's reference) or apply")->capture_default_str();
   images->add_option("--store-dtype", io.store_dtype, "float16 (default) or float32");
   images->add_option("--augment", augment, "Random training views per image (few-shot: random resized crop + flip); 0: centre crop")->capture_default_str();
@@ -94,6 +95,7 @@ void register_embed(CLI::App& app, Action& action) {
       options.open_mode = {io.resume, io.overwrite};
       if (exif != "ignore" && exif != "apply") throw Error(ErrorKind::kUsage, "--exif must be ignore or apply");
       options.decode.apply_exif_orientation = exif == "apply";
+      options.decode.max_pixels = max_pixels;
       options.augment_views = augment;
       options.augment_seed = augment_seed;
       options.cancel = &interrupt_flag();
@@ -112,6 +114,7 @@ void register_embed(CLI::App& app, Action& action) {
   static CommonOptions po;
   static std::string pairs_input, pairs_on_error = "record", caption_template = "{}";
   static int pairs_workers = 0;
+  static uint64_t pairs_max_pixels = kDefaultMaxPixels;
   CLI::App* pairs = embed->add_subcommand("pairs", "Embed image-caption pairs into a retrieval bank (X-MoRe)");
   add_common(pairs, po);
   pairs->add_option("--input", pairs_input, "CSV/TSV/JSONL with image and caption columns, a WebDataset .tar shard, or a folder of shards")->required();
@@ -119,6 +122,7 @@ void register_embed(CLI::App& app, Action& action) {
   pairs->add_option("--workers", pairs_workers, "Decode/preprocess threads (0: cores left over by --threads, at least 1)");
   pairs->add_option("--on-error", pairs_on_error, "Bad image: 'record' keeps the pair out of retrieval; 'fail' stops (exit 3)")->capture_default_str();
   pairs->add_option("--store-dtype", po.store_dtype, "float16 (default) or float32");
+  pairs->add_option("--max-pixels", pairs_max_pixels, "Refuse images of more pixels than this, from their header")->capture_default_str();
   pairs->callback([&action] {
     action = [] {
       PairListing listing = list_pair_inputs(pairs_input);
@@ -130,6 +134,7 @@ void register_embed(CLI::App& app, Action& action) {
       options.images.batch_size = po.batch_size > 0 ? po.batch_size : 32;
       options.images.workers = pairs_workers;
       options.images.on_error = parse_error_policy(pairs_on_error);
+      options.images.decode.max_pixels = pairs_max_pixels;
       options.images.store_dtype = parse_store_dtype(po.store_dtype.empty() ? "float16" : po.store_dtype);
       options.images.open_mode = {po.resume, po.overwrite};
       options.images.cancel = &interrupt_flag();

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   register_eval(app, action);
   register_adapt(app, action);
   register_index(app, action);
+  register_verify(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

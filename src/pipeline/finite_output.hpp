@@ -1,0 +1,33 @@
+// A model that returns NaN or Inf (bad weights, fp16 overflow) must not slip into a store: the batch is
+// refused before it is written, so the rows already stored stay and `--resume` continues after a fix.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "clipzs/error.hpp"
+#include "clipzs/store.hpp"
+
+namespace clipzs::pipeline_detail {
+
+// `out` holds rows x dim model outputs for the first `rows` of `records` (the batch's row records, with
+// "index" = store row); throws Error(kModel) naming the store rows and their inputs.
+inline void require_finite_output(const std::vector<float>& out, int64_t rows, int64_t dim, const char* encoder,
+                                  const std::vector<nlohmann::json>& records) {
+  const std::vector<int64_t> bad = nonfinite_rows(out.data(), rows, dim);
+  if (bad.empty()) return;
+  std::vector<int64_t> store_rows;
+  std::vector<std::string> names;
+  for (int64_t r : bad) {
+    const bool known = r < static_cast<int64_t>(records.size());
+    store_rows.push_back(known ? records[static_cast<size_t>(r)].value("index", r) : r);
+    names.push_back(known ? record_name(records[static_cast<size_t>(r)]) : std::string());
+  }
+  throw Error(ErrorKind::kModel, std::string("the ") + encoder + " returned NaN or Inf for " + describe_rows(store_rows, names),
+              "check the model bundle (clipzs info --model) or try --dtype fp32; the rows stored so far are kept, rerun "
+              "with --resume after the fix");
+}
+
+}  // namespace clipzs::pipeline_detail
