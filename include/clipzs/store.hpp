@@ -41,6 +41,11 @@ struct OpenMode {
   int64_t resume_granularity = 1;
 };
 
+// The manifest of a complete store in `dir` made by a run with exactly this identity, or null. A
+// `--resume` of a run that was killed after its manifest was written (but before it exited) finds its
+// work done here instead of refusing a complete store.
+nlohmann::json complete_run_manifest(const std::string& dir, const nlohmann::json& identity);
+
 class StoreWriter {
  public:
   // `identity` describes the run (bundle sha256, inputs fingerprint, options); a resumed run must have

@@ -75,10 +75,15 @@ for trial in $(seq 1 "$TRIALS"); do
   rows_at_kill=0
   [ -f "$store/rows.partial.jsonl" ] && rows_at_kill=$(wc -l < "$store/rows.partial.jsonl")
   if [ -f "$store/manifest.json" ]; then
+    # Finished before the signal, or killed after its manifest was written (exit 137): either way the
+    # store is complete, and a --resume (a requeued job) must accept it as done and leave it untouched.
     finished_before_kill=$((finished_before_kill + 1))
-    [ "$code" -eq 0 ] || bad "trial $trial: a complete store but exit $code"
+    case "$code" in 0|130|137) ;; *) bad "trial $trial: a complete store but exit $code" ;; esac
     same_as_reference "$store" || bad "trial $trial: finished before the kill, but differs from the reference"
-    echo "trial $trial: SIG$signal at ${delay}s: run had finished (exit $code)" >&2
+    "$CLIPZS" "${args[@]}" --out "$store" --resume >/dev/null 2>>"$WORK/runs.err" || bad "trial $trial: --resume of a complete store failed"
+    same_as_reference "$store" || bad "trial $trial: --resume changed a complete store"
+    echo "trial $trial: SIG$signal at ${delay}s: run had finished (exit $code); --resume accepts it" >&2
+    rm -rf "$store"
     continue
   fi
   killed_mid_run=$((killed_mid_run + 1))

@@ -68,6 +68,17 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
   if (options.augment_views > 0)
     identity["augment"] = {{"views", options.augment_views}, {"seed", options.augment_seed},
                            {"scale", {options.augment.scale_min, options.augment.scale_max}}, {"flip", options.augment.flip}};
+  if (options.open_mode.resume && !options.open_mode.overwrite) {
+    const json done = complete_run_manifest(store_dir, identity);
+    if (!done.is_null()) {  // killed after finishing: nothing left to do
+      EmbedSummary summary;
+      summary.store = store_dir;
+      summary.rows = summary.resumed_rows = total;
+      summary.errors = done.value("error_rows", int64_t{0});
+      summary.ok = total - summary.errors;
+      return summary;
+    }
+  }
   OpenMode open_mode = options.open_mode;
   open_mode.resume_granularity = options.batch_size;
   StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, open_mode);

@@ -33,7 +33,14 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
   const OpenMode mode = options.images.open_mode;
   const fs::path bank(bank_dir);
   const fs::path info_path = bank / "bank.json";
-  if (fs::exists(info_path)) {
+  bool finished_before = false;  // a --resume of a run killed after bank.json was written
+  if (fs::exists(info_path) && mode.resume && !mode.overwrite) {
+    const json info = json::parse(read_file(info_path.string()), nullptr, false);
+    finished_before = info.is_object() && info.value("pairs_sha256", std::string()) == pairs_fingerprint(listing.pairs) &&
+                      info.value("bundle", json::object()).value("sha256", std::string()) == bundle.bundle_sha256 &&
+                      info.value("caption_template", std::string()) == options.captions.caption_template;
+  }
+  if (fs::exists(info_path) && !finished_before) {
     if (!mode.overwrite)
       throw Error(ErrorKind::kOutput, "'" + bank_dir + "' already holds a complete bank",
                   "pass --overwrite to replace it, or choose another --out");
@@ -68,7 +75,8 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
                                                                     {"inputs_sha256", listing_fingerprint(images)},
                                                                     {"dtype", store_dtype_name(options.images.store_dtype)},
                                                                     {"model_dtype", dtype_name(model.options().dtype)},
-                                                                    {"exif", options.images.decode.apply_exif_orientation ? "apply" : "ignore"}})
+                                                                    {"exif", options.images.decode.apply_exif_orientation ? "apply" : "ignore"},
+                                                                    {"max_pixels", options.images.decode.max_pixels}})
                                : json();
   if (!kept_images.is_null()) {
     summary.images.store = images_dir;

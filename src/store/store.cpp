@@ -133,6 +133,14 @@ struct StoreWriter::Impl {
   }
 };
 
+json complete_run_manifest(const std::string& dir, const json& identity) {
+  const std::string path = join(dir, kManifest);
+  if (!fs::exists(path)) return nullptr;
+  json manifest = json::parse(read_file(path), nullptr, false);
+  if (!manifest.is_object() || manifest.value("run", json()) != identity) return nullptr;
+  return manifest;
+}
+
 StoreWriter::StoreWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 StoreWriter::StoreWriter(StoreWriter&&) noexcept = default;
 StoreWriter& StoreWriter::operator=(StoreWriter&&) noexcept = default;

@@ -20,4 +20,11 @@ py_check "resume reports the rows it found done" "
 import json; s = json.loads(open('$WORK/out').read()); assert s['resumed_rows'] == 8, s"
 cmp -s "$WORK/full/embeddings.npy" "$WORK/resumed/embeddings.npy" && pass "embeddings.npy identical" || fail "embeddings.npy differs"
 cmp -s "$WORK/full/rows.jsonl" "$WORK/resumed/rows.jsonl" && pass "rows.jsonl identical" || fail "rows.jsonl differs"
+# A job killed after its manifest was written and requeued with --resume finds its work done.
+cp "$WORK/resumed/manifest.json" "$WORK/manifest.before"
+expect_exit 0 "--resume of a complete store of the same run is a no-op" -- "$CLIPZS" "${args[@]}" --out "$WORK/resumed" --resume
+py_check "it reports every row as resumed" "
+import json; s = json.loads(open('$WORK/out').read()); assert s['resumed_rows'] == s['rows'] == 18, s"
+cmp -s "$WORK/manifest.before" "$WORK/resumed/manifest.json" && pass "the store is untouched" || fail "the store was rewritten"
+expect_exit 5 "--resume of a complete store of another run is refused" -- "$CLIPZS" "${common[@]}" --batch-size 6 --out "$WORK/resumed" --resume
 finish
