@@ -8,6 +8,9 @@
 # Prints one line per trial and a summary line; exits 1 on any failed check. tests/cli/test_kill_random.sh
 # runs it with a few trials in CI.
 set -uo pipefail
+# Job control: background jobs of a non-interactive shell otherwise start with SIGINT ignored, which
+# no terminal user's clipzs has.
+set -m
 cd "$(dirname "$0")/../.."
 TRIALS=${1:-20}
 IMAGES=${2:-240}

@@ -3,6 +3,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "command.hpp"
 
 int main(int argc, char** argv) {
@@ -39,5 +42,10 @@ int main(int argc, char** argv) {
   if (verbose) spdlog::set_level(spdlog::level::debug);
   if (quiet) spdlog::set_level(spdlog::level::warn);
   install_signal_handlers();
-  return run_guarded(action);
+  const int code = run_guarded(action);
+  // Every output is complete and flushed by now; LibTorch's static destructors take ~0.2 s, a window in
+  // which a finished run could still be killed and reported as failed. Skip them.
+  spdlog::shutdown();
+  std::fflush(nullptr);
+  std::_Exit(code);
 }
