@@ -50,8 +50,25 @@ struct EmbedImagesOptions {
   int augment_views = 0;
   uint64_t augment_seed = 1;
   AugmentSpec augment;
+  // Shard `shard_index` of `shard_count` (a cluster job array): the run's batches are split into
+  // shard_count contiguous runs of batches, so a shard embeds exactly the batches the unsharded run
+  // would, whatever the thread count, and `merge_stores` rebuilds the unsharded store byte for byte.
+  // The shard's store holds its rows only (rows.jsonl "index" counts from 0) and its manifest says
+  // "shard": {"index", "count", "first_row", "rows", "total_rows"}.
+  int shard_index = 0;
+  int shard_count = 1;
   const std::atomic<bool>* cancel = nullptr;
 };
+
+// The rows [first, first + count) of shard `index` of `shard_count` over `total` rows in batches of
+// `batch_size` (see EmbedImagesOptions). Throws Error(kUsage) for an index outside 0..count-1.
+struct ShardRange {
+  int64_t first = 0;
+  int64_t count = 0;
+};
+ShardRange shard_range(int64_t total, int batch_size, int shard_index, int shard_count);
+// Parses "i/N" (0 <= i < N).
+void parse_shard(const std::string& text, int& index, int& count);
 
 struct EmbedSummary {
   std::string store;

@@ -110,6 +110,13 @@ struct StoreVerification {
 // as it did. Throws nothing for a damaged store; Error(kInput) only when `dir` is not a folder.
 StoreVerification verify_store(const std::string& dir, const std::string& bundle_dir = {});
 
+// Merges the shard stores of one sharded run (`embed images --shard i/N`, given in any order) into
+// `out_dir`: embeddings.npy and rows.jsonl byte-identical to the unsharded run's, and its manifest too
+// apart from "created". Refuses (Error(kInput), naming the folder and field) shards of different runs,
+// bundles or inputs, a missing or repeated shard, or an incomplete or damaged shard. Reads one shard
+// at a time. Returns the merged manifest.
+nlohmann::json merge_stores(const std::vector<std::string>& shard_dirs, const std::string& out_dir, const OpenMode& mode);
+
 // Indices of the rows (of `cols` values each) holding a NaN or an infinity, in order.
 std::vector<int64_t> nonfinite_rows(const float* values, int64_t rows, int64_t cols);
 // The same for IEEE half-precision values (a .npy "<f2" payload).

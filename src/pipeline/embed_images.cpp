@@ -68,23 +68,32 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
   if (options.augment_views > 0)
     identity["augment"] = {{"views", options.augment_views}, {"seed", options.augment_seed},
                            {"scale", {options.augment.scale_min, options.augment.scale_max}}, {"flip", options.augment.flip}};
+  // A shard: row numbers below stay global (inputs, augmentation draws, batches); the store holds
+  // rows [shard.first, shard.first + shard.count) under local indices.
+  const ShardRange shard = shard_range(total, options.batch_size, options.shard_index, options.shard_count);
+  const bool sharded = options.shard_count > 1;
+  if (sharded)
+    identity["shard"] = {{"index", options.shard_index}, {"count", options.shard_count}, {"first_row", shard.first},
+                         {"rows", shard.count}, {"total_rows", total}};
+  const int64_t first_row = shard.first;
+  const int64_t end_row = shard.first + shard.count;
   if (options.open_mode.resume && !options.open_mode.overwrite) {
     const json done = complete_run_manifest(store_dir, identity);
     if (!done.is_null()) {  // killed after finishing: nothing left to do
       EmbedSummary summary;
       summary.store = store_dir;
-      summary.rows = summary.resumed_rows = total;
+      summary.rows = summary.resumed_rows = shard.count;
       summary.errors = done.value("error_rows", int64_t{0});
-      summary.ok = total - summary.errors;
+      summary.ok = shard.count - summary.errors;
       return summary;
     }
   }
   OpenMode open_mode = options.open_mode;
   open_mode.resume_granularity = options.batch_size;
-  StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, open_mode);
+  StoreWriter writer = StoreWriter::open(store_dir, identity, shard.count, dim, options.store_dtype, open_mode);
   const int64_t resumed = writer.rows_done();
   // Resume on a batch boundary so batches are the same as in an uninterrupted run.
-  if (resumed % options.batch_size != 0 && resumed != total)
+  if (resumed % options.batch_size != 0 && resumed != shard.count)
     throw Error(ErrorKind::kInternal, "resumed store is not on a batch boundary");
 
   int workers = options.workers;
@@ -96,13 +105,13 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
   ThreadPool pool(workers);
   const int prefetch = 2;  // batches decoded ahead of the one in the model
   std::deque<std::unique_ptr<PendingBatch>> queue;
-  int64_t next_begin = resumed;
+  int64_t next_begin = first_row + resumed;
 
   auto schedule = [&]() {
-    while (static_cast<int>(queue.size()) < prefetch && next_begin < total) {
+    while (static_cast<int>(queue.size()) < prefetch && next_begin < end_row) {
       auto batch = std::make_unique<PendingBatch>();
       batch->begin = next_begin;
-      batch->end = std::min<int64_t>(total, next_begin + options.batch_size);
+      batch->end = std::min<int64_t>(end_row, next_begin + options.batch_size);
       const int64_t n = batch->end - batch->begin;
       batch->pixels.resize(static_cast<size_t>(n * pixels_per_image));
       batch->errors.resize(static_cast<size_t>(n));
@@ -153,7 +162,7 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
 
   EmbedSummary summary;
   summary.store = store_dir;
-  summary.rows = total;
+  summary.rows = shard.count;
   summary.resumed_rows = resumed;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
@@ -164,7 +173,7 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
     while (!queue.empty()) {
       if (options.cancel && options.cancel->load())
         throw Error(ErrorKind::kInterrupted, "interrupted after " + std::to_string(writer.rows_done()) + " of " +
-                                                 std::to_string(total) + " rows",
+                                                 std::to_string(shard.count) + " rows",
                     "rerun the same command with --resume to continue");
       std::unique_ptr<PendingBatch> batch = std::move(queue.front());
       queue.pop_front();
@@ -186,7 +195,7 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
       for (int64_t i = 0; i < n; ++i) {
         const int64_t row = batch->begin + i;
         const ImageInput& item = inputs[static_cast<size_t>(row / views)];
-        json record = {{"index", row}, {"path", item.path}, {"label", item.label}};
+        json record = {{"index", row - first_row}, {"path", item.path}, {"label", item.label}};
         if (item.in_archive()) record["member"] = item.member;
         if (options.augment_views > 0) {
           record["source"] = row / views;
@@ -224,7 +233,7 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
       if (progress) {
         Progress p;
         p.done = writer.rows_done();
-        p.total = total;
+        p.total = shard.count;
         p.errors = summary.errors;
         p.elapsed_s = elapsed();
         p.done_this_run = writer.rows_done() - resumed;
@@ -249,13 +258,42 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
       {"device", model.options().device},
   };
   if (options.augment_views > 0) manifest["augment"] = identity["augment"];
+  if (sharded) manifest["shard"] = identity["shard"];
   summary.seconds = elapsed();
-  const int64_t embedded = total - resumed;
+  const int64_t embedded = shard.count - resumed;
   summary.rows_per_second = summary.seconds > 0 ? static_cast<double>(embedded) / summary.seconds : 0.0;
   summary.errors = writer.error_rows();
-  summary.ok = total - summary.errors;
+  summary.ok = shard.count - summary.errors;
   writer.finish(manifest);
   return summary;
+}
+
+ShardRange shard_range(int64_t total, int batch_size, int shard_index, int shard_count) {
+  if (shard_count < 1 || shard_index < 0 || shard_index >= shard_count)
+    throw Error(ErrorKind::kUsage, "shard " + std::to_string(shard_index) + "/" + std::to_string(shard_count) +
+                                       " does not exist", "use --shard i/N with 0 <= i < N");
+  const int64_t batches = (total + batch_size - 1) / batch_size;
+  const int64_t first_batch = batches * shard_index / shard_count;
+  const int64_t end_batch = batches * (shard_index + 1) / shard_count;
+  ShardRange r;
+  r.first = std::min<int64_t>(total, first_batch * batch_size);
+  r.count = std::min<int64_t>(total, end_batch * batch_size) - r.first;
+  return r;
+}
+
+void parse_shard(const std::string& text, int& index, int& count) {
+  const size_t slash = text.find('/');
+  try {
+    size_t used_i = 0, used_n = 0;
+    if (slash == std::string::npos) throw std::invalid_argument("no slash");
+    index = std::stoi(text.substr(0, slash), &used_i);
+    count = std::stoi(text.substr(slash + 1), &used_n);
+    if (used_i != slash || used_n != text.size() - slash - 1) throw std::invalid_argument("trailing text");
+  } catch (const std::exception&) {
+    throw Error(ErrorKind::kUsage, "--shard '" + text + "' is not of the form i/N", "e.g. --shard 3/16 (shards 0/16 .. 15/16)");
+  }
+  if (count < 1 || index < 0 || index >= count)
+    throw Error(ErrorKind::kUsage, "--shard " + text + ": i must be in 0..N-1", "e.g. --shard 0/4 .. --shard 3/4");
 }
 
 }  // namespace clipzs

@@ -75,6 +75,7 @@ void register_embed(CLI::App& app, Action& action) {
   static std::string input, on_error = "record", exif = "ignore";
   static int workers = 0, augment = 0;
   static uint64_t augment_seed = 1, max_pixels = kDefaultMaxPixels;
+  static std::string shard;
   CLI::App* images = embed->add_subcommand("images", "Embed a folder, list or CSV of images");
   add_common(images, io);
   images->add_option("--input", input, "Folder (recursive; class subfolders give labels), text list, or CSV with path[,label]")->required();
@@ -85,6 +86,7 @@ void register_embed(CLI::App& app, Action& action) {
   images->add_option("--store-dtype", io.store_dtype, "float16 (default) or float32");
   images->add_option("--augment", augment, "Random training views per image (few-shot: random resized crop + flip); 0: centre crop")->capture_default_str();
   images->add_option("--augment-seed", augment_seed, "Seed of the --augment views")->capture_default_str();
+  images->add_option("--shard", shard, "Embed shard i of N (i/N, 0-based; one store per shard, then `clipzs merge`)");
   images->callback([&action] {
     action = [] {
       EmbedImagesOptions options;
@@ -98,6 +100,7 @@ void register_embed(CLI::App& app, Action& action) {
       options.decode.max_pixels = max_pixels;
       options.augment_views = augment;
       options.augment_seed = augment_seed;
+      if (!shard.empty()) parse_shard(shard, options.shard_index, options.shard_count);
       options.cancel = &interrupt_flag();
       std::vector<ImageInput> inputs = list_image_inputs(input);
       spdlog::info("{} images listed from {}", inputs.size(), input);

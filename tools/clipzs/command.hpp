@@ -27,6 +27,7 @@ void register_eval(CLI::App& app, Action& action);
 void register_adapt(CLI::App& app, Action& action);
 void register_index(CLI::App& app, Action& action);  // `index build` (cmd_index.cpp)
 void register_verify(CLI::App& app, Action& action);  // `verify` (cmd_verify.cpp)
+void register_merge(CLI::App& app, Action& action);   // `merge` (cmd_merge.cpp)
 void register_adapt_xmore(CLI::App* adapt, Action& action);  // `adapt xmore`, from register_adapt
 void register_adapt_fewshot(CLI::App* adapt, Action& action);  // `adapt linear-probe|tip-adapter|tip-adapter-f`
 void register_adapt_relation(CLI::App* adapt, Action& action);  // `adapt relation`

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   register_adapt(app, action);
   register_index(app, action);
   register_verify(app, action);
+  register_merge(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

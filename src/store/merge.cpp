@@ -1,0 +1,116 @@
+// `clipzs merge`: shards of one `embed images --shard i/N` run back into the store the unsharded run
+// would have written.
+#include <algorithm>
+#include <filesystem>
+
+#include "clipzs/error.hpp"
+#include "clipzs/files.hpp"
+#include "clipzs/store.hpp"
+
+namespace clipzs {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct ShardInfo {
+  std::string dir;
+  json manifest;
+  json run;  // the run identity without "shard": equal for every shard of one run
+  int64_t index = 0, count = 0, first_row = 0, rows = 0, total_rows = 0;
+};
+
+ShardInfo read_shard_manifest(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "manifest.json").string();
+  if (!fs::exists(path))
+    throw Error(ErrorKind::kInput, "'" + dir + "' is not a complete store (no manifest.json)",
+                fs::exists((fs::path(dir) / "run.json").string()) ? "finish that shard with --resume first" : "");
+  ShardInfo s;
+  s.dir = dir;
+  try {
+    s.manifest = json::parse(read_file(path));
+    const json& shard = s.manifest.at("shard");
+    s.index = shard.at("index").get<int64_t>();
+    s.count = shard.at("count").get<int64_t>();
+    s.first_row = shard.at("first_row").get<int64_t>();
+    s.rows = shard.at("rows").get<int64_t>();
+    s.total_rows = shard.at("total_rows").get<int64_t>();
+    s.run = s.manifest.at("run");
+    s.run.erase("shard");
+  } catch (const json::out_of_range&) {
+    throw Error(ErrorKind::kInput, path + " has no \"shard\" section: '" + dir + "' is not a shard",
+                "merge the stores written by `clipzs embed images --shard i/N`");
+  } catch (const json::exception& e) {
+    throw Error(ErrorKind::kInput, path + " is damaged: " + e.what());
+  }
+  return s;
+}
+
+}  // namespace
+
+json merge_stores(const std::vector<std::string>& shard_dirs, const std::string& out_dir, const OpenMode& mode) {
+  if (shard_dirs.empty()) throw Error(ErrorKind::kUsage, "no shards to merge");
+  std::vector<ShardInfo> shards;
+  for (const auto& dir : shard_dirs) shards.push_back(read_shard_manifest(dir));
+  std::sort(shards.begin(), shards.end(), [](const ShardInfo& a, const ShardInfo& b) { return a.index < b.index; });
+
+  const ShardInfo& first = shards.front();
+  for (const auto& s : shards) {
+    if (s.run != first.run) {
+      std::string field = "run";
+      for (auto it = first.run.begin(); it != first.run.end(); ++it)
+        if (!s.run.contains(it.key()) || s.run[it.key()] != it.value()) { field = it.key(); break; }
+      throw Error(ErrorKind::kInput, "'" + s.dir + "' and '" + first.dir + "' come from different runs (" + field + ": " +
+                                         (s.run.contains(field) ? s.run[field].dump() : "absent") + " vs " +
+                                         (first.run.contains(field) ? first.run[field].dump() : "absent") + ")",
+                  "merge shards made by one bundle, one input list and the same options");
+    }
+    if (s.count != first.count)
+      throw Error(ErrorKind::kInput, "'" + s.dir + "' is shard " + std::to_string(s.index) + "/" + std::to_string(s.count) +
+                                         ", '" + first.dir + "' one of " + std::to_string(first.count));
+  }
+  for (size_t i = 0; i < shards.size(); ++i) {
+    if (i > 0 && shards[i].index == shards[i - 1].index)
+      throw Error(ErrorKind::kInput, "shard " + std::to_string(shards[i].index) + " is given twice ('" + shards[i - 1].dir +
+                                         "' and '" + shards[i].dir + "')");
+  }
+  if (static_cast<int64_t>(shards.size()) != first.count) {
+    std::string missing;
+    size_t k = 0;
+    for (int64_t i = 0; i < first.count; ++i) {
+      if (k < shards.size() && shards[k].index == i) { ++k; continue; }
+      missing += (missing.empty() ? "" : ", ") + std::to_string(i);
+    }
+    throw Error(ErrorKind::kInput, "shards missing: " + missing + " of " + std::to_string(first.count),
+                "run the missing shards (embed images --shard i/" + std::to_string(first.count) + ") and merge all of them");
+  }
+  int64_t expected_first = 0;
+  for (const auto& s : shards) {
+    if (s.first_row != expected_first)
+      throw Error(ErrorKind::kInternal, "'" + s.dir + "' starts at row " + std::to_string(s.first_row) + ", expected " +
+                                            std::to_string(expected_first));
+    expected_first += s.rows;
+  }
+  if (expected_first != first.total_rows)
+    throw Error(ErrorKind::kInput, "the shards hold " + std::to_string(expected_first) + " rows, the run has " +
+                                       std::to_string(first.total_rows));
+
+  const int64_t dim = first.manifest.at("dim").get<int64_t>();
+  const StoreDType dtype = parse_store_dtype(first.manifest.at("dtype").get<std::string>());
+  StoreWriter writer = StoreWriter::open(out_dir, first.run, first.total_rows, dim, dtype, mode);
+  if (writer.rows_done() != 0) throw Error(ErrorKind::kUsage, "merge does not resume", "pass --overwrite");
+  for (const auto& s : shards) {
+    Store store = read_store(s.dir, true, true);  // hashes checked: a damaged shard is refused here
+    std::vector<json> records = std::move(store.records);
+    for (auto& r : records) r["index"] = r.at("index").get<int64_t>() + s.first_row;
+    writer.append(store.embeddings.data(), records);
+  }
+  // The unsharded run's manifest: the shard's, less what finish() writes and the shard section.
+  json manifest = first.manifest;
+  for (const char* key : {"shard", "format", "format_version", "dtype", "rows", "dim", "ok_rows", "error_rows",
+                          "clipzs_version", "created", "run", "files"})
+    manifest.erase(key);
+  return writer.finish(manifest);
+}
+
+}  // namespace clipzs
