@@ -154,7 +154,7 @@ std::vector<ImageInput> list_coop_split(const std::string& split_file, const std
   json doc;
   try {
     doc = json::parse(read_file(split_file));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     throw Error(ErrorKind::kInput, "'" + split_file + "' is not valid JSON: " + e.what());
   }
   if (!doc.is_object() || !doc.contains(split) || !doc[split].is_array())

@@ -1,8 +1,9 @@
 #include "clipzs/npy.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <regex>
 
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
@@ -15,32 +16,65 @@ Error bad_npy(const std::string& path, const std::string& what) {
                "write it with numpy.save (C order, little-endian)");
 }
 
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
+
+// Position just past "'key'<space>:<space>" in the header dict, or npos. A hand-written scan rather than
+// std::regex: libstdc++'s regex recurses once per character matched, and a .npy header may be 64 KiB
+// (version 1) or 4 GiB (versions 2-3) long, which overflowed the stack.
+size_t value_of(const std::string& header, const std::string& key) {
+  const std::string quoted = "'" + key + "'";
+  for (size_t at = header.find(quoted); at != std::string::npos; at = header.find(quoted, at + 1)) {
+    size_t p = at + quoted.size();
+    while (p < header.size() && is_space(header[p])) ++p;
+    if (p < header.size() && header[p] == ':') {
+      ++p;
+      while (p < header.size() && is_space(header[p])) ++p;
+      return p;
+    }
+  }
+  return std::string::npos;
+}
+
 // Parses the Python-dict header, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
 void parse_header(const std::string& path, const std::string& header, NpyArray& out) {
-  static const std::regex descr_re(R"('descr'\s*:\s*'([^']+)')");
-  static const std::regex fortran_re(R"('fortran_order'\s*:\s*(True|False))");
-  static const std::regex shape_re(R"('shape'\s*:\s*\(([^)]*)\))");
-  std::smatch m;
-  if (!std::regex_search(header, m, descr_re)) throw bad_npy(path, "header has no 'descr'");
-  out.dtype = m[1];
+  size_t p = value_of(header, "descr");
+  size_t end = p == std::string::npos || header[p] != '\'' ? std::string::npos : header.find('\'', p + 1);
+  if (end == std::string::npos || end == p + 1) throw bad_npy(path, "header has no 'descr'");
+  out.dtype = header.substr(p + 1, end - p - 1);
   if (out.dtype == "<u1" || out.dtype == ">u1") out.dtype = "|u1";
   if (out.dtype == "<b1") out.dtype = "|b1";
-  if (!std::regex_search(header, m, fortran_re)) throw bad_npy(path, "header has no 'fortran_order'");
-  if (m[1] == "True") throw bad_npy(path, "Fortran-ordered arrays are not supported");
-  if (!std::regex_search(header, m, shape_re)) throw bad_npy(path, "header has no 'shape'");
+  p = value_of(header, "fortran_order");
+  if (p == std::string::npos || (header.compare(p, 4, "True") != 0 && header.compare(p, 5, "False") != 0))
+    throw bad_npy(path, "header has no 'fortran_order'");
+  if (header.compare(p, 4, "True") == 0) throw bad_npy(path, "Fortran-ordered arrays are not supported");
+  p = value_of(header, "shape");
+  end = p == std::string::npos || header[p] != '(' ? std::string::npos : header.find(')', p);
+  if (end == std::string::npos) throw bad_npy(path, "header has no 'shape'");
+  const size_t item_size = npy_item_size(out.dtype);  // validates the dtype
   out.shape.clear();
-  std::string dims = m[1];
+  const std::string dims = header.substr(p + 1, end - p - 1);
+  int64_t count = 1;
   size_t pos = 0;
   while (pos < dims.size()) {
     size_t comma = dims.find(',', pos);
     std::string item = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \tL") + 1);
-    if (!item.empty()) out.shape.push_back(std::stoll(item));
+    if (!item.empty()) {
+      // A non-negative integer whose product with the others (in bytes) fits in int64.
+      int64_t d = 0;
+      for (char c : item) {
+        if (c < '0' || c > '9' || d > (INT64_MAX - 9) / 10)
+          throw bad_npy(path, "shape entry '" + item.substr(0, 40) + "' is not a non-negative integer");
+        d = d * 10 + (c - '0');
+      }
+      if (d > 0 && count > INT64_MAX / static_cast<int64_t>(item_size) / d) throw bad_npy(path, "shape is too large");
+      count *= d;
+      out.shape.push_back(d);
+    }
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
-  npy_item_size(out.dtype);  // validates the dtype
 }
 
 }  // namespace
@@ -93,8 +127,10 @@ std::vector<int64_t> NpyArray::to_int64() const {
 }
 
 NpyArray read_npy_header(const std::string& path, size_t* payload_offset) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(ErrorKind::kInput, "cannot read '" + path + "'", "check the path");
+  const auto file_size = static_cast<uint64_t>(std::max<std::streamoff>(0, in.tellg()));
+  in.seekg(0);
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) throw bad_npy(path, "no NUMPY magic");
   const int major = static_cast<unsigned char>(magic[6]);
@@ -113,6 +149,7 @@ NpyArray read_npy_header(const std::string& path, size_t* payload_offset) {
   } else {
     throw bad_npy(path, "unknown format version " + std::to_string(major));
   }
+  if (header_len > file_size - std::min<uint64_t>(offset, file_size)) throw bad_npy(path, "truncated header");
   std::string header(header_len, '\0');
   if (!in.read(header.data(), header_len)) throw bad_npy(path, "truncated header");
   NpyArray array;
@@ -125,10 +162,10 @@ NpyArray read_npy(const std::string& path) {
   size_t offset = 0;
   NpyArray array = read_npy_header(path, &offset);
   std::string bytes = read_file(path);
-  const size_t need = static_cast<size_t>(array.element_count()) * array.item_size();
-  if (bytes.size() < offset + need)
-    throw bad_npy(path, "payload is truncated (" + std::to_string(bytes.size() - offset) + " of " +
-                            std::to_string(need) + " bytes)");
+  const size_t need = static_cast<size_t>(array.element_count()) * array.item_size();  // checked by parse_header
+  const size_t have = bytes.size() - std::min(offset, bytes.size());
+  if (have < need)
+    throw bad_npy(path, "payload is truncated (" + std::to_string(have) + " of " + std::to_string(need) + " bytes)");
   array.data.assign(bytes.begin() + static_cast<std::ptrdiff_t>(offset),
                     bytes.begin() + static_cast<std::ptrdiff_t>(offset + need));
   return array;

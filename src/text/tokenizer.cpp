@@ -432,17 +432,22 @@ ClipTokenizer ClipTokenizer::from_hf_files(const std::string& vocab_json, const 
       const std::size_t line = 1 + static_cast<std::size_t>(std::count(data.begin(), data.begin() + upto, '\n'));
       throw Error(ErrorKind::kModel, vocab_json + ":" + std::to_string(line) + ": invalid JSON (" + e.what() + ")",
                   "vocab.json must map tokens to ids");
+    } catch (const nlohmann::json::exception& e) {  // out_of_range: a number like 1e400
+      throw Error(ErrorKind::kModel, vocab_json + ": invalid JSON (" + e.what() + ")", "vocab.json must map tokens to ids");
     }
     if (!j.is_object()) {
       throw Error(ErrorKind::kModel, vocab_json + ":1: expected a JSON object of token -> id",
                   "vocab.json must map tokens to ids");
     }
     std::int64_t max_id = -1;
+    // Ids index the decoder table, so they must lie in [0, number of tokens): Hugging Face vocabularies
+    // number their tokens densely. (A bound of 2^30 let one hostile id allocate 32 GiB.)
+    const auto token_count = static_cast<std::int64_t>(j.size());
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (!it.value().is_number_integer() || it.value().get<std::int64_t>() < 0 ||
-          it.value().get<std::int64_t>() > (1 << 30)) {
+          it.value().get<std::int64_t>() >= token_count) {
         throw Error(ErrorKind::kModel, vocab_json + ": token '" + it.key() + "' has no valid id",
-                    "vocab.json must map tokens to non-negative integer ids");
+                    "vocab.json must map its N tokens to the integer ids 0..N-1");
       }
       const auto id = it.value().get<std::int64_t>();
       impl->encoder[it.key()] = static_cast<std::int32_t>(id);

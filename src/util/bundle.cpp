@@ -1,6 +1,8 @@
 #include "clipzs/bundle.hpp"
 
 #include <filesystem>
+#include <limits>
+#include <type_traits>
 
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
@@ -12,18 +14,36 @@ namespace {
 using nlohmann::json;
 
 // Reads field `key` of `object` (itself at `where` in bundle.json) with a message that names both.
+// Integer fields must be JSON integers within T's range: nlohmann converts a float such as 1e300 to
+// int with undefined behaviour, and a too-large integer silently wraps.
 template <typename T>
 T field(const json& object, const char* key, const std::string& where, const std::string& file) {
   auto it = object.find(key);
   if (it == object.end())
     throw Error(ErrorKind::kModel, file + ": missing field '" + where + "." + key + "'",
                 "re-export the bundle with scripts/export_clip.py");
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    throw Error(ErrorKind::kModel, file + ": field '" + where + "." + key + "' has the wrong type (" +
-                                       it->dump() + ")");
+  auto wrong_type = [&] {
+    return Error(ErrorKind::kModel, file + ": field '" + where + "." + key + "' has the wrong type (" +
+                                        it->dump().substr(0, 200) + ")");
+  };
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    const bool fits = it->is_number_unsigned()
+                          ? it->template get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+                          : it->is_number_integer() && it->template get<int64_t>() >= std::numeric_limits<T>::min() &&
+                                it->template get<int64_t>() <= std::numeric_limits<T>::max();
+    if (!fits) throw wrong_type();
   }
+  try {
+    return it->template get<T>();
+  } catch (const json::exception&) {
+    throw wrong_type();
+  }
+}
+
+// An optional field: `fallback` when absent, else read (and checked) as field() does.
+template <typename T>
+T optional_field(const json& object, const char* key, T fallback, const std::string& where, const std::string& file) {
+  return object.contains(key) ? field<T>(object, key, where, file) : fallback;
 }
 
 const json& section(const json& root, const char* key, const std::string& file) {
@@ -52,7 +72,7 @@ BundleInfo load_bundle_info(const std::string& dir, bool verify_hashes) {
   b.bundle_sha256 = sha256_bytes(text.data(), text.size());
   try {
     b.json = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, or out_of_range for a number like 1e400
     throw Error(ErrorKind::kModel, file + ": not valid JSON (" + e.what() + ")");
   }
   const json& root = b.json;
@@ -64,8 +84,8 @@ BundleInfo load_bundle_info(const std::string& dir, bool verify_hashes) {
 
   const json& model = section(root, "model", file);
   b.name = field<std::string>(model, "name", "model", file);
-  b.source = model.value("source", "");
-  b.architecture = model.value("architecture", "");
+  b.source = optional_field<std::string>(model, "source", "", "model", file);
+  b.architecture = optional_field<std::string>(model, "architecture", "", "model", file);
   b.embed_dim = field<int>(model, "embed_dim", "model", file);
 
   const json& image = section(root, "image", file);
@@ -102,8 +122,8 @@ BundleInfo load_bundle_info(const std::string& dir, bool verify_hashes) {
   b.vocab_size = field<int64_t>(text_section, "vocab_size", "text", file);
   b.sot_id = field<int64_t>(text_section, "sot_id", "text", file);
   b.eot_id = field<int64_t>(text_section, "eot_id", "text", file);
-  b.text_width = text_section.value("width", 0);
-  b.logit_scale = root.value("logit_scale", 100.0f);
+  b.text_width = optional_field<int>(text_section, "width", 0, "text", file);
+  b.logit_scale = optional_field<float>(root, "logit_scale", 100.0f, "", file);
 
   const json& files = section(root, "files", file);
   for (auto it = files.begin(); it != files.end(); ++it) {
@@ -138,7 +158,11 @@ ClipTokenizer load_bundle_tokenizer(const BundleInfo& bundle) {
   if (bundle.tokenizer_kind == "hf_bpe")
     return ClipTokenizer::from_hf_files(bundle.path_of(bundle.vocab_file), bundle.path_of(bundle.merges_file));
   // vocab = 256 byte tokens + 256 end-of-word byte tokens + merges + 2 specials.
-  const int num_merges = bundle.json["text"].value("num_merges", static_cast<int>(bundle.vocab_size - 512 - 2));
+  const auto text = bundle.json.find("text");
+  const int num_merges = text != bundle.json.end() && text->is_object()
+                             ? optional_field<int>(*text, "num_merges", static_cast<int>(bundle.vocab_size - 512 - 2),
+                                                   "text", bundle.path_of("bundle.json"))
+                             : static_cast<int>(bundle.vocab_size - 512 - 2);
   return ClipTokenizer::from_merges_file(bundle.path_of(bundle.vocab_file), num_merges);
 }
 
