@@ -6,6 +6,7 @@
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
 #include "clipzs/store.hpp"
+#include "store/json_fields.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
@@ -30,11 +31,11 @@ ShardInfo read_shard_manifest(const std::string& dir) {
   try {
     s.manifest = json::parse(read_file(path));
     const json& shard = s.manifest.at("shard");
-    s.index = shard.at("index").get<int64_t>();
-    s.count = shard.at("count").get<int64_t>();
-    s.first_row = shard.at("first_row").get<int64_t>();
-    s.rows = shard.at("rows").get<int64_t>();
-    s.total_rows = shard.at("total_rows").get<int64_t>();
+    s.index = store_detail::json_count(shard, "index", path + " shard");
+    s.count = store_detail::json_count(shard, "count", path + " shard");
+    s.first_row = store_detail::json_count(shard, "first_row", path + " shard");
+    s.rows = store_detail::json_count(shard, "rows", path + " shard");
+    s.total_rows = store_detail::json_count(shard, "total_rows", path + " shard");
     s.run = s.manifest.at("run");
     s.run.erase("shard");
   } catch (const json::out_of_range&) {
@@ -95,14 +96,14 @@ json merge_stores(const std::vector<std::string>& shard_dirs, const std::string&
     throw Error(ErrorKind::kInput, "the shards hold " + std::to_string(expected_first) + " rows, the run has " +
                                        std::to_string(first.total_rows));
 
-  const int64_t dim = first.manifest.at("dim").get<int64_t>();
+  const int64_t dim = store_detail::json_count(first.manifest, "dim", first.dir + "/manifest.json");
   const StoreDType dtype = parse_store_dtype(first.manifest.at("dtype").get<std::string>());
   StoreWriter writer = StoreWriter::open(out_dir, first.run, first.total_rows, dim, dtype, mode);
   if (writer.rows_done() != 0) throw Error(ErrorKind::kUsage, "merge does not resume", "pass --overwrite");
   for (const auto& s : shards) {
     Store store = read_store(s.dir, true, true);  // hashes checked: a damaged shard is refused here
     std::vector<json> records = std::move(store.records);
-    for (auto& r : records) r["index"] = r.at("index").get<int64_t>() + s.first_row;
+    for (size_t i = 0; i < records.size(); ++i) records[i]["index"] = s.first_row + static_cast<int64_t>(i);
     writer.append(store.embeddings.data(), records);
   }
   // The unsharded run's manifest: the shard's, less what finish() writes and the shard section.

@@ -12,6 +12,7 @@
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
 #include "clipzs/npy.hpp"
+#include "store/json_fields.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
@@ -124,7 +125,7 @@ struct StoreWriter::Impl {
     }
     n -= n % std::max<int64_t>(1, granularity);
     for (int64_t i = 0; i < n; ++i)
-      if (json::parse(lines[i]).value("status", "ok") == "error") ++errors;
+      if (store_detail::is_error_record(json::parse(lines[i]))) ++errors;
     size_t rows_bytes = 0;
     for (int64_t i = 0; i < n; ++i) rows_bytes += lines[i].size() + 1;
     fs::resize_file(data_path, header_size + static_cast<size_t>(n) * row_bytes());
@@ -234,7 +235,7 @@ void StoreWriter::append(const float* embeddings, const std::vector<json>& recor
   std::string lines;
   for (const auto& record : records) {
     lines += record.dump() + "\n";
-    if (record.value("status", "ok") == "error") ++impl_->errors;
+    if (store_detail::is_error_record(record)) ++impl_->errors;
   }
   impl_->write_all(impl_->rows_fd, lines.data(), lines.size(), kPartialRows);
   impl_->done += static_cast<int64_t>(n);
@@ -298,6 +299,11 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
   }
   try {
     store.manifest = json::parse(read_file(manifest_path));
+    for (const char* key : {"rows", "dim"}) {
+      const json& v = store.manifest.at(key);  // get<int64_t>() of a float like 1e300 is undefined behaviour
+      if (!v.is_number_unsigned() || v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+        throw Error(ErrorKind::kInput, manifest_path + " is damaged: '" + key + "' is not a non-negative integer");
+    }
     store.rows = store.manifest.at("rows").get<int64_t>();
     store.dim = store.manifest.at("dim").get<int64_t>();
   } catch (const json::exception& e) {
@@ -307,7 +313,11 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
   const std::string rows_path = join(dir, kRows);
   if (verify) {
     const json files = store.manifest.value("files", json::object());
+    if (!files.is_object()) throw Error(ErrorKind::kInput, manifest_path + " is damaged: 'files' is not an object");
     for (const auto& [name, expected] : files.items()) {
+      // Plain names of files in the store only: "/dev/zero" or "../x" would hash files elsewhere.
+      if (!expected.is_string() || name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+        throw Error(ErrorKind::kInput, manifest_path + " is damaged: files['" + name + "'] is not a sha256 of a store file");
       const std::string path = join(dir, name);
       if (!fs::exists(path)) throw Error(ErrorKind::kInput, "store file '" + path + "' is missing");
       if (sha256_file(path) != expected.get<std::string>())

@@ -8,6 +8,7 @@
 #include "clipzs/files.hpp"
 #include "clipzs/npy.hpp"
 #include "clipzs/store.hpp"
+#include "store/json_fields.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
@@ -66,8 +67,7 @@ void check_values(const NpyArray& array, int64_t rows, int64_t dim, const std::v
       nonfinite.push_back(r);
       continue;
     }
-    const bool error_row = r < static_cast<int64_t>(records.size()) && records[static_cast<size_t>(r)].is_object() &&
-                           records[static_cast<size_t>(r)].value("status", "ok") == "error";
+    const bool error_row = r < static_cast<int64_t>(records.size()) && store_detail::is_error_record(records[static_cast<size_t>(r)]);
     if (error_row && sq != 0.0) nonzero_error.push_back(r);
     if (!error_row && std::fabs(std::sqrt(sq) - 1.0) > kNormTolerance) bad_norm.push_back(r);
   }
@@ -102,9 +102,9 @@ StoreVerification verify_one(const std::string& dir, const std::string& bundle_d
   try {
     manifest = json::parse(read_file(manifest_path));
     v.kind = manifest.value("kind", std::string());
-    v.rows = manifest.at("rows").get<int64_t>();
-    v.dim = manifest.at("dim").get<int64_t>();
-    if (v.rows < 0 || v.dim <= 0) throw Error(ErrorKind::kInput, "rows/dim out of range");
+    v.rows = store_detail::json_count(manifest, "rows", "manifest.json");
+    v.dim = store_detail::json_count(manifest, "dim", "manifest.json");
+    if (v.dim == 0) throw Error(ErrorKind::kInput, "manifest.json: 'dim' is 0");
   } catch (const std::exception& e) {
     v.problems.push_back(manifest_path + " is damaged: " + e.what());
     return v;
@@ -119,7 +119,9 @@ StoreVerification verify_one(const std::string& dir, const std::string& bundle_d
   size_t hashed = 0;
   for (const auto& [name, expected] : files.items()) {
     const std::string path = join(dir, name);
-    if (!fs::exists(path)) {
+    if (!store_detail::is_plain_file_name(name)) {  // "/dev/zero" or "../x" would hash files elsewhere
+      v.problems.push_back(manifest_path + ": \"files\" names '" + name + "', which is not a file of the store");
+    } else if (!fs::exists(path)) {
       v.problems.push_back(path + " is missing (listed in manifest.json)");
     } else if (!expected.is_string() || sha256_file(path) != expected.get<std::string>()) {
       v.problems.push_back(path + " does not match its sha256 in manifest.json (modified or damaged after the store was made)");
@@ -150,9 +152,11 @@ StoreVerification verify_one(const std::string& dir, const std::string& bundle_d
         row_problems.push_back(where + ": not valid JSON");
       }
       if (record.is_object()) {
-        if (record.value("index", int64_t{-1}) != static_cast<int64_t>(line_no - 1))
+        const auto index = record.find("index");
+        if (index == record.end() || !index->is_number_integer() || index->get<int64_t>() != static_cast<int64_t>(line_no - 1))
           row_problems.push_back(where + ": \"index\" is not " + std::to_string(line_no - 1));
-        const std::string status = record.value("status", std::string());
+        const auto status_field = record.find("status");
+        const std::string status = status_field != record.end() && status_field->is_string() ? status_field->get<std::string>() : "";
         if (status == "error") ++errors;
         else if (status != "ok") row_problems.push_back(where + ": status is neither \"ok\" nor \"error\"");
       } else if (!record.is_null()) {
@@ -233,8 +237,8 @@ StoreVerification verify_store(const std::string& dir, const std::string& bundle
   } else {
     try {
       bank = json::parse(read_file(bank_file));
-      v.rows = bank.at("rows").get<int64_t>();
-      v.dim = bank.at("dim").get<int64_t>();
+      v.rows = store_detail::json_count(bank, "rows", bank_file);
+      v.dim = store_detail::json_count(bank, "dim", bank_file);
       v.checked.push_back("bank.json parses");
     } catch (const std::exception& e) {
       v.problems.push_back(bank_file + " is damaged: " + e.what());
