@@ -70,12 +70,24 @@ struct IndexBuildOptions {
   int hnsw_m = 32;
   int64_t train_rows = 0;         // rows sampled to train IVF/PQ; 0 picks min(rows, 256 * nlist)
   uint64_t seed = 1234;
+  // Sharded banks: train once (`train_only`: the file holds the trained, empty IVF index), then add
+  // each shard to a copy of it (`trained_path`; the type and parameters come from that file) with its
+  // rows' global ids (`id_offset` + row), then merge_faiss_indexes. IVF types only.
+  bool train_only = false;
+  std::string trained_path;
+  int64_t id_offset = 0;
   const std::atomic<bool>* cancel = nullptr;
 };
 
 // Builds an index over every bank row (ids = row numbers) and writes it to `path` (temp name, rename).
 // Returns a description (type, parameters, rows, bytes, seconds) for the caller's manifest.
 std::string build_faiss_index(const BankView& bank, const std::string& path, const IndexBuildOptions& options);
+
+// Merges IVF indexes that were filled from one trained file (IndexBuildOptions::trained_path) into one
+// index at `path` (temp name, rename); ids are kept as they are, so shards must carry global ids. The
+// result's inverted lists are memory-mapped at search time like any IVF index. Error(kInput) names a
+// file that is not an IVF index or was trained separately. Returns a description (rows, bytes, seconds).
+std::string merge_faiss_indexes(const std::vector<std::string>& inputs, const std::string& path);
 
 struct IndexSearchOptions {
   int k = 128;

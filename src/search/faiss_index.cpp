@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <system_error>
+#include <typeinfo>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -42,6 +43,7 @@ namespace {
 
 bool faiss_available() noexcept { return false; }
 std::string build_faiss_index(const BankView&, const std::string&, const IndexBuildOptions&) { no_faiss(); }
+std::string merge_faiss_indexes(const std::vector<std::string>&, const std::string&) { no_faiss(); }
 KnnResult search_faiss_index(const std::string&, const float*, int64_t, int64_t, const IndexSearchOptions&) { no_faiss(); }
 
 #else
@@ -93,9 +95,83 @@ void check_mapped_lists(const faiss::Index* index, const std::string& path) {
   }
 }
 
+// Written under a temporary name and renamed, so a reader never sees a half-written index.
+void write_index_atomic(const faiss::Index* index, const std::string& path) {
+  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
+  try {
+    faiss::write_index(index, temp.c_str());
+  } catch (const faiss::FaissException& e) {
+    std::error_code ignored;
+    fs::remove(temp, ignored);
+    throw Error(ErrorKind::kOutput, "cannot write the index to '" + path + "': " + e.what(),
+                "check that the folder exists and is writable");
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw Error(ErrorKind::kOutput, "cannot move the index into place at '" + path + "': " + ec.message());
+  }
+}
+
+// An IVF index read whole (not mapped), or Error(kInput) naming the file.
+std::unique_ptr<faiss::IndexIVF> read_ivf(const std::string& path) {
+  std::unique_ptr<faiss::Index> index;
+  try {
+    index.reset(faiss::read_index(path.c_str()));
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::kInput, "'" + path + "' is not a readable FAISS index: " + e.what());
+  }
+  auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get());
+  if (ivf == nullptr || index->metric_type != faiss::METRIC_INNER_PRODUCT)
+    throw Error(ErrorKind::kInput, "'" + path + "' is not an inner-product IVF index",
+                "train one with `clipzs index build --train-only --type ivf-flat|ivf-pq`");
+  index.release();
+  return std::unique_ptr<faiss::IndexIVF>(ivf);
+}
+
+// FAISS 1.7.3 merges lists of any two IVF indexes of the same shape; results are only meaningful when
+// both were filled from one trained index: same coarse centroids (and PQ codebooks).
+bool same_training(const faiss::IndexIVF& a, const faiss::IndexIVF& b) {
+  if (typeid(a) != typeid(b) || a.d != b.d || a.nlist != b.nlist || a.code_size != b.code_size) return false;
+  std::vector<float> ca(a.nlist * a.d), cb(b.nlist * b.d);
+  a.quantizer->reconstruct_n(0, static_cast<faiss::Index::idx_t>(a.nlist), ca.data());
+  b.quantizer->reconstruct_n(0, static_cast<faiss::Index::idx_t>(b.nlist), cb.data());
+  if (ca != cb) return false;
+  const auto* pa = dynamic_cast<const faiss::IndexIVFPQ*>(&a);
+  const auto* pb = dynamic_cast<const faiss::IndexIVFPQ*>(&b);
+  return pa == nullptr || (pb != nullptr && pa->pq.centroids == pb->pq.centroids);
+}
+
 }  // namespace
 
 bool faiss_available() noexcept { return true; }
+
+std::string merge_faiss_indexes(const std::vector<std::string>& inputs, const std::string& path) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (inputs.empty()) throw Error(ErrorKind::kUsage, "index merge: no input indexes");
+  std::unique_ptr<faiss::IndexIVF> merged = read_ivf(inputs.front());
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    std::unique_ptr<faiss::IndexIVF> part = read_ivf(inputs[i]);
+    if (!same_training(*merged, *part))
+      throw Error(ErrorKind::kInput, "'" + inputs[i] + "' cannot be merged with '" + inputs.front() +
+                                         "': they were not filled from one trained index (type, nlist, centroids or codebooks differ)",
+                  "add every shard to copies of one trained index (`clipzs index build --trained FILE`)");
+    try {
+      merged->merge_from(*part, 0);
+    } catch (const faiss::FaissException& e) {
+      throw Error(ErrorKind::kInput, "'" + inputs[i] + "' cannot be merged with '" + inputs.front() + "': " + e.what());
+    }
+  }
+  write_index_atomic(merged.get(), path);
+  json desc = {{"type", dynamic_cast<faiss::IndexIVFPQ*>(merged.get()) ? "ivf-pq" : "ivf-flat"},
+               {"inputs", inputs.size()},
+               {"rows", static_cast<int64_t>(merged->ntotal)},
+               {"nlist", static_cast<int64_t>(merged->nlist)},
+               {"bytes", static_cast<int64_t>(fs::file_size(path))},
+               {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+  return desc.dump();
+}
 
 std::string build_faiss_index(const BankView& bank, const std::string& path, const IndexBuildOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -114,7 +190,8 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
                                      std::to_string(FAISS_VERSION_PATCH)}};
   int64_t nlist = 0, train_rows = 0;
   int pq_m = 0;
-  if (ivf) {
+  const bool training = o.trained_path.empty();  // parameters come from the trained file otherwise
+  if (ivf && training) {
     nlist = o.nlist;
     if (nlist == 0) {  // ~4 sqrt(N) lists, at least 39 training rows per list (FAISS's own minimum)
       nlist = std::llround(4 * std::sqrt(static_cast<double>(rows)));
@@ -131,7 +208,7 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
     desc["train_rows"] = train_rows;
     desc["seed"] = o.seed;
   }
-  if (type == "ivf-pq") {
+  if (type == "ivf-pq" && training) {
     pq_m = o.pq_m > 0 ? o.pq_m : static_cast<int>(std::max<int64_t>(1, d / 16));
     if (d % pq_m != 0)
       throw Error(ErrorKind::kUsage, "index build: --pq-m " + std::to_string(pq_m) + " does not divide the dimension " +
@@ -150,9 +227,25 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
     desc["hnsw_m"] = o.hnsw_m;
   }
 
+  if ((o.train_only || !o.trained_path.empty() || o.id_offset != 0) && !ivf)
+    throw Error(ErrorKind::kUsage, "index build: training once for several shards needs an IVF type (ivf-flat or ivf-pq)");
+  if (o.id_offset < 0) throw Error(ErrorKind::kUsage, "index build: the id offset must not be negative");
   std::unique_ptr<faiss::Index> index;
   try {
-    if (type == "flat") {
+    if (!o.trained_path.empty()) {
+      std::unique_ptr<faiss::IndexIVF> trained = read_ivf(o.trained_path);
+      if (!trained->is_trained || trained->ntotal != 0)
+        throw Error(ErrorKind::kInput, "'" + o.trained_path + "' is not a trained, empty index",
+                    "make it with `clipzs index build --train-only`");
+      if (trained->d != d)
+        throw Error(ErrorKind::kInput, "'" + o.trained_path + "' indexes " + std::to_string(trained->d) +
+                                           "-dimensional vectors, the bank has " + std::to_string(d));
+      desc["type"] = dynamic_cast<faiss::IndexIVFPQ*>(trained.get()) ? "ivf-pq" : "ivf-flat";
+      desc["nlist"] = static_cast<int64_t>(trained->nlist);
+      desc.erase("train_rows");
+      desc["trained_from"] = o.trained_path;
+      index = std::move(trained);
+    } else if (type == "flat") {
       index = std::make_unique<faiss::IndexFlatIP>(d);
     } else if (type == "hnsw") {
       auto h = std::make_unique<faiss::IndexHNSWFlat>(static_cast<int>(d), o.hnsw_m, faiss::METRIC_INNER_PRODUCT);
@@ -182,34 +275,28 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
       index->train(train_rows, sample.data());
     }
     std::vector<float> buffer(static_cast<size_t>(std::min(kAddChunkRows, rows) * d));
-    for (int64_t r0 = 0; r0 < rows; r0 += kAddChunkRows) {
+    std::vector<faiss::Index::idx_t> ids;
+    for (int64_t r0 = 0; r0 < rows && !o.train_only; r0 += kAddChunkRows) {
       check_cancel(o.cancel);
       const int64_t n = std::min(kAddChunkRows, rows - r0);
       widen_rows(bank, r0, n, buffer.data());
-      index->add(n, buffer.data());
+      if (ivf) {  // explicit ids: global row numbers when the bank is a shard
+        ids.resize(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = o.id_offset + r0 + i;
+        index->add_with_ids(n, buffer.data(), ids.data());
+      } else {
+        index->add(n, buffer.data());
+      }
       spdlog::debug("added {} / {} rows", r0 + n, rows);
     }
+    if (o.train_only) desc["rows"] = 0;
+    if (o.id_offset != 0) desc["id_offset"] = o.id_offset;
   } catch (const faiss::FaissException& e) {
     throw Error(ErrorKind::kUsage, "FAISS could not build the " + type + " index: " + e.what(),
                 "check the index parameters against the bank size");
   }
 
-  // Written under a temporary name and renamed, so a reader never sees a half-written index.
-  const std::string temp = path + ".tmp-" + std::to_string(::getpid());
-  try {
-    faiss::write_index(index.get(), temp.c_str());
-  } catch (const faiss::FaissException& e) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    throw Error(ErrorKind::kOutput, "cannot write the index to '" + path + "': " + e.what(),
-                "check that the folder exists and is writable");
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    throw Error(ErrorKind::kOutput, "cannot move the index into place at '" + path + "': " + ec.message());
-  }
+  write_index_atomic(index.get(), path);
   desc["bytes"] = static_cast<int64_t>(fs::file_size(path));
   desc["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return desc.dump();

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "clipzs/files.hpp"
 #include "clipzs/knn.hpp"
 #include "clipzs/npy.hpp"
 #include "command.hpp"
@@ -84,6 +85,9 @@ void register_index(CLI::App& app, Action& action) {
   build->add_option("--hnsw-m", o.hnsw_m, "HNSW neighbours per node")->capture_default_str();
   build->add_option("--train-rows", o.train_rows, "Rows sampled to train IVF/PQ (0: min(N, 256 x nlist))")->capture_default_str();
   build->add_option("--seed", o.seed, "Seed of the training sample and k-means")->capture_default_str();
+  build->add_flag("--train-only", o.train_only, "Write the trained, empty IVF index (to fill shard by shard with --trained)");
+  build->add_option("--trained", o.trained_path, "Fill a copy of this trained IVF index (from --train-only) instead of training");
+  build->add_option("--id-offset", o.id_offset, "Ids start here (a shard's first global row; default: the bank's shard first_row, else 0)");
   build->add_option("--out", out, "Index file (default: BANK/index-<type>.faiss)");
   build->add_flag("--overwrite", overwrite, "Replace an existing index file");
   build->add_option("--threads", threads, "Threads (0: all cores)");
@@ -94,7 +98,14 @@ void register_index(CLI::App& app, Action& action) {
         throw Error(ErrorKind::kInput, "'" + bank + "' has no images/embeddings.npy", "make the bank with `clipzs embed pairs`");
       if (!fs::exists(fs::path(bank) / "bank.json"))
         spdlog::warn("'{}' has no bank.json: its embedding run may not have finished", bank);
-      const std::string file = out.empty() ? (fs::path(bank) / ("index-" + o.type + ".faiss")).string() : out;
+      const std::string file = out.empty() ? (fs::path(bank) / ("index-" + o.type + (o.train_only ? "-trained" : "") + ".faiss")).string() : out;
+      if (o.id_offset == 0 && !o.train_only) {  // a shard's ids are its global rows
+        const fs::path manifest = fs::path(bank) / "images" / "manifest.json";
+        if (fs::exists(manifest)) {
+          const json m = json::parse(read_file(manifest.string()), nullptr, false);
+          if (m.is_object() && m.contains("shard")) o.id_offset = m["shard"].value("first_row", int64_t{0});
+        }
+      }
       if (fs::exists(file) && !overwrite)
         throw Error(ErrorKind::kOutput, "'" + file + "' already exists", "pass --overwrite to replace it, or choose another --out");
       set_torch_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
@@ -108,6 +119,24 @@ void register_index(CLI::App& app, Action& action) {
       const json desc = json::parse(build_faiss_index(view, file, o));
       spdlog::info("wrote {} ({:.1f} MB) in {:.1f} s", file, desc.value("bytes", 0) / 1e6, desc.value("seconds", 0.0));
       print_summary({{"command", "index build"}, {"bank", bank}, {"out", file}, {"index", desc}});
+    };
+  });
+
+  static std::vector<std::string> parts;
+  static std::string merged_out;
+  static bool merge_overwrite = false;
+  CLI::App* merge = index->add_subcommand("merge", "Merge IVF indexes filled from one trained index (one per bank shard)");
+  merge->add_option("indexes", parts, "Index files (clipzs index build --trained ...)")->required();
+  merge->add_option("--out", merged_out, "Merged index file")->required();
+  merge->add_flag("--overwrite", merge_overwrite, "Replace an existing index file");
+  merge->callback([&action] {
+    action = [] {
+      if (fs::exists(merged_out) && !merge_overwrite)
+        throw Error(ErrorKind::kOutput, "'" + merged_out + "' already exists", "pass --overwrite to replace it, or choose another --out");
+      const json desc = json::parse(merge_faiss_indexes(parts, merged_out));
+      spdlog::info("merged {} indexes into {} ({} rows, {:.1f} MB)", parts.size(), merged_out, desc.value("rows", 0),
+                   desc.value("bytes", 0) / 1e6);
+      print_summary({{"command", "index merge"}, {"out", merged_out}, {"index", desc}});
     };
   });
 }
