@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIPZS=${1:-build/clipzs}
-commands=("embed images" "embed texts" "embed pairs" "index build" "info" "tokenize" "preprocess" "infer" "eval"
+commands=("embed images" "embed texts" "embed pairs" "merge" "verify" "index build" "index merge" "info" "tokenize" "preprocess" "infer" "eval"
           "eval summarize" "adapt inmap" "adapt xmore" "adapt linear-probe" "adapt tip-adapter" "adapt tip-adapter-f"
           "adapt relation")
 {
