@@ -418,7 +418,9 @@ __attribute__((target("avx2"))) void horizontal_madd(const uint8_t* src, size_t 
   // Packed RGBx RGBx RGBx RGBx -> RGBRGBRGBRGB.
   const __m128i drop_pad = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
   // Output pixels whose reads (a whole group past the last tap) stay inside the buffer can use the
-  // vector path; xmin only grows with i, so they are a prefix (checked per pixel all the same).
+  // vector path. Every pixel of a block of four is checked: near the right edge a pixel can have more
+  // (zero-weighted) groups than the next, so its reads can end further right (ASan found the 4-byte
+  // over-read when only the first and last pixel of the block were checked).
   auto vector_ok = [&](const uint8_t* in, int i) {
     const int ng = plan.groups[i];
     return ng > 0 && src_end - (in + static_cast<size_t>(plan.xmin[i]) * C) >=
@@ -428,7 +430,8 @@ __attribute__((target("avx2"))) void horizontal_madd(const uint8_t* src, size_t 
     const uint8_t* in = src + r * src_stride;
     uint8_t* out = dst + r * dst_stride;
     int i = 0;
-    for (; i + 4 <= nx && vector_ok(in, i + 3) && vector_ok(in, i); i += 4) {
+    for (; i + 4 <= nx && vector_ok(in, i) && vector_ok(in, i + 1) && vector_ok(in, i + 2) && vector_ok(in, i + 3);
+         i += 4) {
       const __m128i a = madd_sums<C>(in, i, plan, shuffle), b = madd_sums<C>(in, i + 1, plan, shuffle);
       const __m128i cc = madd_sums<C>(in, i + 2, plan, shuffle), d = madd_sums<C>(in, i + 3, plan, shuffle);
       uint8_t* o = out + i * C;
