@@ -34,9 +34,7 @@ using image_detail::muldiv255;
 
 [[noreturn]] void fail(const std::string& name, const std::string& reason) { image_detail::fail_image(name, reason); }
 
-void check_dimensions(uint64_t w, uint64_t h, uint64_t max_pixels, const std::string& name) {
-  image_detail::check_image_dimensions(w, h, max_pixels, name);
-}
+using image_detail::check_image_dimensions;
 
 bool starts_with(const uint8_t* data, size_t size, const char* magic, size_t n) {
   return size >= n && std::memcmp(data, magic, n) == 0;
@@ -252,7 +250,7 @@ void decode_jpeg(const uint8_t* data, size_t size, const std::string& name, cons
   message[0] = '\0';
   if (!run_jpeg(&job, message, sizeof message)) {
     if (job.bad_layers) fail(name, "cannot handle " + std::to_string(job.layers) + "-layer JPEG images");
-    if (job.too_large) check_dimensions(job.width, job.height, options.max_pixels, name);
+    if (job.too_large) check_image_dimensions(job.width, job.height, options.max_pixels, name);
     fail(name, std::string("JPEG decoding failed: ") + message);
   }
   part.full_width = static_cast<int>(job.width);
@@ -512,7 +510,7 @@ void decode_png(const uint8_t* data, size_t size, const std::string& name, const
   message[0] = '\0';
   if (!run_png(&job, message, sizeof message)) {
     if (job.unsupported) fail(name, "unsupported PNG colour type");
-    if (job.too_large) check_dimensions(job.width, job.height, options.max_pixels, name);
+    if (job.too_large) check_image_dimensions(job.width, job.height, options.max_pixels, name);
     fail(name, std::string("PNG decoding failed: ") + message);
   }
   if (png_tail_truncated(data, size)) fail(name, "image file is truncated (a chunk after the image data is cut short)");
@@ -685,11 +683,12 @@ bool peek_dimensions(const uint8_t* d, size_t n, const char* format, uint64_t& w
   return false;
 }
 
-DecodedImage decode_opencv(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
-  const char* format = sniff_format(data, size);
+// `format`: sniff_format's answer for the data (null when unknown).
+DecodedImage decode_opencv(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options,
+                           const char* format) {
   uint64_t header_w = 0, header_h = 0;
-  if (peek_dimensions(data, size, format, header_w, header_h) && header_w * header_h > options.max_pixels)
-    check_dimensions(header_w, header_h, options.max_pixels, name);
+  if (peek_dimensions(data, size, format, header_w, header_h))
+    check_image_dimensions(header_w, header_h, options.max_pixels, name);
   cv::Mat m;
   try {
     const cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
@@ -702,7 +701,7 @@ DecodedImage decode_opencv(const uint8_t* data, size_t size, const std::string& 
     if (format != nullptr) fail(name, std::string("unsupported or corrupt ") + format + " image");
     fail(name, "cannot identify image file (not a JPEG, PNG or other supported image format)");
   }
-  check_dimensions(static_cast<uint64_t>(m.cols), static_cast<uint64_t>(m.rows), options.max_pixels, name);
+  check_image_dimensions(static_cast<uint64_t>(m.cols), static_cast<uint64_t>(m.rows), options.max_pixels, name);
   if (m.depth() == CV_16U) {
     cv::Mat high(m.size(), CV_MAKETYPE(CV_8U, m.channels()));
     const int n = m.cols * m.channels();
@@ -773,7 +772,7 @@ DecodedImage decode_other(const uint8_t* data, size_t size, const std::string& n
     }
     return img;
   }
-  return decode_opencv(data, size, name, options);
+  return decode_opencv(data, size, name, options, format);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
 #include "pipeline/bundle_record.hpp"
+#include "pipeline/completed_run.hpp"
 #include "pipeline/finite_output.hpp"
 
 namespace clipzs {
@@ -52,13 +53,7 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
                    {"dtype", store_dtype_name(options.store_dtype)},
                    {"batch_size", options.batch_size},
                    {"model_dtype", dtype_name(model.options().dtype)}};
-  if (options.open_mode.resume && !options.open_mode.overwrite && !complete_run_manifest(store_dir, identity).is_null()) {
-    EmbedSummary summary;  // killed after finishing: nothing left to do
-    summary.store = store_dir;
-    summary.rows = summary.resumed_rows = total;
-    summary.ok = total;
-    return summary;
-  }
+  if (auto done = pipeline_detail::completed_run(store_dir, identity, total, options.open_mode)) return *done;
   OpenMode open_mode = options.open_mode;
   open_mode.resume_granularity = options.batch_size;
   StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, open_mode);

@@ -8,6 +8,7 @@
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
 #include "pipeline/bundle_record.hpp"
+#include "pipeline/completed_run.hpp"
 #include "pipeline/finite_output.hpp"
 #include "image/image_internal.hpp"
 #include "util/thread_pool.hpp"
@@ -77,17 +78,7 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
                          {"rows", shard.count}, {"total_rows", total}};
   const int64_t first_row = shard.first;
   const int64_t end_row = shard.first + shard.count;
-  if (options.open_mode.resume && !options.open_mode.overwrite) {
-    const json done = complete_run_manifest(store_dir, identity);
-    if (!done.is_null()) {  // killed after finishing: nothing left to do
-      EmbedSummary summary;
-      summary.store = store_dir;
-      summary.rows = summary.resumed_rows = shard.count;
-      summary.errors = done.value("error_rows", int64_t{0});
-      summary.ok = shard.count - summary.errors;
-      return summary;
-    }
-  }
+  if (auto done = pipeline_detail::completed_run(store_dir, identity, shard.count, options.open_mode)) return *done;
   OpenMode open_mode = options.open_mode;
   open_mode.resume_granularity = options.batch_size;
   StoreWriter writer = StoreWriter::open(store_dir, identity, shard.count, dim, options.store_dtype, open_mode);
@@ -222,9 +213,8 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
           forward_input = ok_pixels.data();
         }
         std::vector<float> out = model.encode_images(forward_input, static_cast<int64_t>(ok_rows.size()));
-        std::vector<json> ok_records;
-        for (int64_t i : ok_rows) ok_records.push_back(records[static_cast<size_t>(i)]);
-        pipeline_detail::require_finite_output(out, static_cast<int64_t>(ok_rows.size()), dim, "image encoder", ok_records);
+        pipeline_detail::require_finite_output(out, static_cast<int64_t>(ok_rows.size()), dim, "image encoder", records,
+                                               &ok_rows);
         for (size_t k = 0; k < ok_rows.size(); ++k)
           std::copy_n(out.data() + k * static_cast<size_t>(dim), dim, embeddings.data() + ok_rows[k] * dim);
       }

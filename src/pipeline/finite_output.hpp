@@ -12,15 +12,18 @@
 
 namespace clipzs::pipeline_detail {
 
-// `out` holds rows x dim model outputs for the first `rows` of `records` (the batch's row records, with
-// "index" = store row); throws Error(kModel) naming the store rows and their inputs.
+// `out` holds rows x dim model outputs; output row r belongs to records[record_of[r]] (or records[r]
+// when record_of is null), the batch's row records with "index" = store row. Throws Error(kModel)
+// naming the store rows and their inputs.
 inline void require_finite_output(const std::vector<float>& out, int64_t rows, int64_t dim, const char* encoder,
-                                  const std::vector<nlohmann::json>& records) {
+                                  const std::vector<nlohmann::json>& records,
+                                  const std::vector<int64_t>* record_of = nullptr) {
   const std::vector<int64_t> bad = nonfinite_rows(out.data(), rows, dim);
   if (bad.empty()) return;
   std::vector<int64_t> store_rows;
   std::vector<std::string> names;
-  for (int64_t r : bad) {
+  for (int64_t output_row : bad) {
+    const int64_t r = record_of ? (*record_of)[static_cast<size_t>(output_row)] : output_row;
     const bool known = r < static_cast<int64_t>(records.size());
     store_rows.push_back(known ? records[static_cast<size_t>(r)].value("index", r) : r);
     names.push_back(known ? record_name(records[static_cast<size_t>(r)]) : std::string());

@@ -46,6 +46,7 @@ std::vector<ImageInput> list_folder(const fs::path& root) {
     if (is_dir && !visited.insert(identity(it->path())).second) it.disable_recursion_pending();
     if (has_image_extension(it->path())) files.push_back(it->path());
   }
+  if (ec) throw Error(ErrorKind::kInput, "cannot list folder '" + root.string() + "': " + ec.message());
   std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) { return a.string() < b.string(); });
   // ImageFolder layout: every file sits exactly one level below the root.
   bool class_layout = !files.empty();

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -116,16 +117,18 @@ struct StoreWriter::Impl {
     const int64_t data_rows = static_cast<int64_t>((data_size - header_size) / row_bytes());
     std::vector<std::string> lines = complete_lines(rows_path);
     int64_t n = std::min<int64_t>(data_rows, static_cast<int64_t>(lines.size()));
+    std::vector<bool> error_row;
     for (int64_t i = 0; i < n; ++i) {  // every kept line must parse and be in order
-      try {
-        if (json::parse(lines[i]).at("index").get<int64_t>() != i) n = i;
-      } catch (const json::exception&) {
+      const json record = json::parse(lines[i], nullptr, false);
+      const auto index = record.is_object() ? record.find("index") : record.end();
+      if (index == record.end() || !index->is_number_integer() || index->get<int64_t>() != i) {
         n = i;
+        break;
       }
+      error_row.push_back(store_detail::is_error_record(record));
     }
     n -= n % std::max<int64_t>(1, granularity);
-    for (int64_t i = 0; i < n; ++i)
-      if (store_detail::is_error_record(json::parse(lines[i]))) ++errors;
+    errors = std::count(error_row.begin(), error_row.begin() + n, true);
     size_t rows_bytes = 0;
     for (int64_t i = 0; i < n; ++i) rows_bytes += lines[i].size() + 1;
     fs::resize_file(data_path, header_size + static_cast<size_t>(n) * row_bytes());
@@ -299,13 +302,8 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
   }
   try {
     store.manifest = json::parse(read_file(manifest_path));
-    for (const char* key : {"rows", "dim"}) {
-      const json& v = store.manifest.at(key);  // get<int64_t>() of a float like 1e300 is undefined behaviour
-      if (!v.is_number_unsigned() || v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-        throw Error(ErrorKind::kInput, manifest_path + " is damaged: '" + key + "' is not a non-negative integer");
-    }
-    store.rows = store.manifest.at("rows").get<int64_t>();
-    store.dim = store.manifest.at("dim").get<int64_t>();
+    store.rows = store_detail::json_count(store.manifest, "rows", manifest_path + " is damaged");
+    store.dim = store_detail::json_count(store.manifest, "dim", manifest_path + " is damaged");
   } catch (const json::exception& e) {
     throw Error(ErrorKind::kInput, manifest_path + " is damaged: " + e.what());
   }
@@ -316,7 +314,7 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
     if (!files.is_object()) throw Error(ErrorKind::kInput, manifest_path + " is damaged: 'files' is not an object");
     for (const auto& [name, expected] : files.items()) {
       // Plain names of files in the store only: "/dev/zero" or "../x" would hash files elsewhere.
-      if (!expected.is_string() || name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos)
+      if (!expected.is_string() || !store_detail::is_plain_file_name(name))
         throw Error(ErrorKind::kInput, manifest_path + " is damaged: files['" + name + "'] is not a sha256 of a store file");
       const std::string path = join(dir, name);
       if (!fs::exists(path)) throw Error(ErrorKind::kInput, "store file '" + path + "' is missing");

@@ -53,10 +53,18 @@ void check_bundle(const json& manifest, const std::string& bundle_dir, StoreVeri
 
 void check_values(const NpyArray& array, int64_t rows, int64_t dim, const std::vector<json>& records,
                   const std::string& data_path, StoreVerification& v) {
-  const std::vector<float> values = array.to_float();
+  // Row by row, so a large float16 store is not widened to float32 all at once.
+  const bool half = array.dtype == "<f2";
+  std::vector<float> widened(static_cast<size_t>(dim));
   std::vector<int64_t> nonfinite, bad_norm, nonzero_error;
   for (int64_t r = 0; r < rows; ++r) {
-    const float* row = values.data() + r * dim;
+    const float* row = widened.data();
+    if (half) {
+      const auto* bits = reinterpret_cast<const uint16_t*>(array.data.data()) + r * dim;
+      for (int64_t c = 0; c < dim; ++c) widened[static_cast<size_t>(c)] = half_to_float(bits[c]);
+    } else {
+      row = reinterpret_cast<const float*>(array.data.data()) + r * dim;
+    }
     double sq = 0.0;
     bool finite = true;
     for (int64_t c = 0; c < dim; ++c) {
