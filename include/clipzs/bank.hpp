@@ -23,6 +23,7 @@
 #include "clipzs/classify.hpp"
 #include "clipzs/knn.hpp"
 #include "clipzs/npy.hpp"
+#include "clipzs/store.hpp"
 
 namespace clipzs {
 
@@ -44,5 +45,12 @@ struct Bank {
 };
 
 Bank open_bank(const std::string& dir, bool verify = true);
+
+// The shard banks of one `embed pairs --shard i/N` run (all N, any order) as the bank the unsharded run
+// would have written in `out_dir`: both stores as merge_stores (store.hpp) makes them, then bank.json
+// (equal to the unsharded run's apart from "created"). Refuses, naming the folder, a shard of another
+// pair list, bundle or caption template, and a missing, repeated, incomplete or damaged shard. Returns
+// the merged bank.json.
+nlohmann::json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& out_dir, const OpenMode& mode);
 
 }  // namespace clipzs

@@ -57,16 +57,21 @@ struct EmbedImagesOptions {
   // "shard": {"index", "count", "first_row", "rows", "total_rows"}.
   int shard_index = 0;
   int shard_count = 1;
+  // Rows per step of the partition; 0: batch_size. A multiple of batch_size (embed_pairs passes the
+  // least common multiple of its image and caption batch sizes so that both stores split alike).
+  int64_t shard_unit = 0;
   const std::atomic<bool>* cancel = nullptr;
 };
 
-// The rows [first, first + count) of shard `index` of `shard_count` over `total` rows in batches of
-// `batch_size` (see EmbedImagesOptions). Throws Error(kUsage) for an index outside 0..count-1.
+// The rows [first, first + count) of shard `index` of `shard_count` over `total` rows split in steps
+// of `unit` rows (a batch, see EmbedImagesOptions): the steps are dealt out in contiguous runs, so the
+// partition depends on nothing but these four numbers. Throws Error(kUsage) for an index outside
+// 0..count-1.
 struct ShardRange {
   int64_t first = 0;
   int64_t count = 0;
 };
-ShardRange shard_range(int64_t total, int batch_size, int shard_index, int shard_count);
+ShardRange shard_range(int64_t total, int64_t unit, int shard_index, int shard_count);
 // Parses "i/N" (0 <= i < N).
 void parse_shard(const std::string& text, int& index, int& count);
 
@@ -119,6 +124,11 @@ struct EmbedCaptionsOptions {
   StoreDType store_dtype = StoreDType::kFloat16;
   std::string caption_template = "{}";  // "{}" is replaced by the caption (e.g. "a photo of {}")
   OpenMode open_mode;
+  // As EmbedImagesOptions: the store holds shard_index's rows of the partition in steps of shard_unit
+  // rows (0: batch_size; a multiple of batch_size), under local indices, and its manifest says "shard".
+  int shard_index = 0;
+  int shard_count = 1;
+  int64_t shard_unit = 0;
   const std::atomic<bool>* cancel = nullptr;
 };
 
@@ -139,8 +149,11 @@ std::string captions_fingerprint(const std::vector<std::string>& captions);
 // stage whose store is already complete for the same inputs and bundle is kept, so an interrupted run
 // continues where it stopped; with open_mode.overwrite an existing bank is replaced (bank.json is
 // removed first, so a half-replaced bank never looks complete).
+// Sharded (images.shard_count > 1): the pairs are partitioned in steps of lcm(image batch, caption
+// batch) rows, both stores hold the shard's rows, and bank.json says "shard" {index, count, first_row,
+// rows, total_rows}; `merge_banks` (store.hpp) puts the shards back together.
 struct EmbedPairsOptions {
-  EmbedImagesOptions images;          // open_mode and cancel are taken from here for both stages
+  EmbedImagesOptions images;          // open_mode, cancel and the shard are taken from here for both stages
   EmbedCaptionsOptions captions;
   std::string input;                  // recorded in bank.json
 };

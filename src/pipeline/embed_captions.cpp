@@ -53,23 +53,34 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
                    {"dtype", store_dtype_name(options.store_dtype)},
                    {"batch_size", options.batch_size},
                    {"model_dtype", dtype_name(model.options().dtype)}};
-  if (auto done = pipeline_detail::completed_run(store_dir, identity, total, options.open_mode)) return *done;
+  // A shard keeps global row numbers for batching and stores rows [first_row, end_row) under local indices.
+  const int64_t shard_unit = options.shard_unit > 0 ? options.shard_unit : options.batch_size;
+  if (shard_unit % options.batch_size != 0)
+    throw Error(ErrorKind::kInternal, "embed_captions: the shard unit is not a multiple of the batch size");
+  const ShardRange shard = shard_range(total, shard_unit, options.shard_index, options.shard_count);
+  const bool sharded = options.shard_count > 1;
+  if (sharded)
+    identity["shard"] = {{"index", options.shard_index}, {"count", options.shard_count}, {"first_row", shard.first},
+                         {"rows", shard.count}, {"total_rows", total}};
+  const int64_t first_row = shard.first;
+  const int64_t end_row = shard.first + shard.count;
+  if (auto done = pipeline_detail::completed_run(store_dir, identity, shard.count, options.open_mode)) return *done;
   OpenMode open_mode = options.open_mode;
   open_mode.resume_granularity = options.batch_size;
-  StoreWriter writer = StoreWriter::open(store_dir, identity, total, dim, options.store_dtype, open_mode);
+  StoreWriter writer = StoreWriter::open(store_dir, identity, shard.count, dim, options.store_dtype, open_mode);
   const int64_t resumed = writer.rows_done();
-  if (resumed % options.batch_size != 0 && resumed != total)
+  if (resumed % options.batch_size != 0 && resumed != shard.count)
     throw Error(ErrorKind::kInternal, "resumed caption store is not on a batch boundary");
 
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   int64_t truncated = 0;
-  for (int64_t begin = resumed; begin < total; begin += options.batch_size) {
+  for (int64_t begin = first_row + resumed; begin < end_row; begin += options.batch_size) {
     if (options.cancel && options.cancel->load())
       throw Error(ErrorKind::kInterrupted,
-                  "interrupted after " + std::to_string(writer.rows_done()) + " of " + std::to_string(total) + " captions",
+                  "interrupted after " + std::to_string(writer.rows_done()) + " of " + std::to_string(shard.count) + " captions",
                   "rerun the same command with --resume to continue");
-    const int64_t end = std::min<int64_t>(total, begin + options.batch_size);
+    const int64_t end = std::min<int64_t>(end_row, begin + options.batch_size);
     std::vector<int64_t> ids;
     ids.reserve(static_cast<size_t>((end - begin) * context));
     std::vector<json> records;
@@ -79,7 +90,7 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
       TokenizedText t = tokenizer.encode(fill_template(options.caption_template, caption), context);
       ids.insert(ids.end(), t.ids.begin(), t.ids.end());
       json record = extra.empty() ? json::object() : extra[static_cast<size_t>(i)];
-      record["index"] = i;
+      record["index"] = i - first_row;
       record["caption"] = caption;
       record["status"] = "ok";
       if (t.truncated) {
@@ -95,7 +106,7 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
     if (progress) {
       Progress p;
       p.done = writer.rows_done();
-      p.total = total;
+      p.total = shard.count;
       p.elapsed_s = elapsed();
       p.done_this_run = writer.rows_done() - resumed;
       progress(p);
@@ -108,13 +119,14 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
                    {"context_length", context},
                    {"model_dtype", dtype_name(model.options().dtype)},
                    {"device", model.options().device}};
+  if (sharded) manifest["shard"] = identity["shard"];
   EmbedSummary summary;
   summary.store = store_dir;
-  summary.rows = total;
-  summary.ok = total;
+  summary.rows = shard.count;
+  summary.ok = shard.count;
   summary.resumed_rows = resumed;
   summary.seconds = elapsed();
-  summary.rows_per_second = summary.seconds > 0 ? static_cast<double>(total - resumed) / summary.seconds : 0.0;
+  summary.rows_per_second = summary.seconds > 0 ? static_cast<double>(shard.count - resumed) / summary.seconds : 0.0;
   writer.finish(manifest);
   return summary;
 }

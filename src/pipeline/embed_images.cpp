@@ -71,7 +71,10 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
                            {"scale", {options.augment.scale_min, options.augment.scale_max}}, {"flip", options.augment.flip}};
   // A shard: row numbers below stay global (inputs, augmentation draws, batches); the store holds
   // rows [shard.first, shard.first + shard.count) under local indices.
-  const ShardRange shard = shard_range(total, options.batch_size, options.shard_index, options.shard_count);
+  const int64_t shard_unit = options.shard_unit > 0 ? options.shard_unit : options.batch_size;
+  if (shard_unit % options.batch_size != 0)
+    throw Error(ErrorKind::kInternal, "embed_images: the shard unit is not a multiple of the batch size");
+  const ShardRange shard = shard_range(total, shard_unit, options.shard_index, options.shard_count);
   const bool sharded = options.shard_count > 1;
   if (sharded)
     identity["shard"] = {{"index", options.shard_index}, {"count", options.shard_count}, {"first_row", shard.first},
@@ -258,16 +261,17 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
   return summary;
 }
 
-ShardRange shard_range(int64_t total, int batch_size, int shard_index, int shard_count) {
+ShardRange shard_range(int64_t total, int64_t unit, int shard_index, int shard_count) {
   if (shard_count < 1 || shard_index < 0 || shard_index >= shard_count)
     throw Error(ErrorKind::kUsage, "shard " + std::to_string(shard_index) + "/" + std::to_string(shard_count) +
                                        " does not exist", "use --shard i/N with 0 <= i < N");
-  const int64_t batches = (total + batch_size - 1) / batch_size;
-  const int64_t first_batch = batches * shard_index / shard_count;
-  const int64_t end_batch = batches * (shard_index + 1) / shard_count;
+  if (unit < 1) throw Error(ErrorKind::kUsage, "the shard step must be at least one row");
+  const int64_t steps = (total + unit - 1) / unit;
+  const int64_t first_step = steps * shard_index / shard_count;
+  const int64_t end_step = steps * (shard_index + 1) / shard_count;
   ShardRange r;
-  r.first = std::min<int64_t>(total, first_batch * batch_size);
-  r.count = std::min<int64_t>(total, end_batch * batch_size) - r.first;
+  r.first = std::min<int64_t>(total, first_step * unit);
+  r.count = std::min<int64_t>(total, end_step * unit) - r.first;
   return r;
 }
 

@@ -1,4 +1,5 @@
 #include <filesystem>
+#include <numeric>
 
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
@@ -19,7 +20,8 @@ json complete_store_matching(const std::string& dir, const json& expected) {
   json m = json::parse(read_file(manifest.string()), nullptr, false);
   const json run = m.is_object() ? m.value("run", json::object()) : json::object();
   bool same = true;
-  for (const auto& [key, value] : expected.items()) same = same && run.contains(key) && run[key] == value;
+  // A null expected value means "absent" (an unsharded run must not keep a shard's store).
+  for (const auto& [key, value] : expected.items()) same = same && run.value(key, json()) == value;
   if (same) return m;
   throw Error(ErrorKind::kOutput, "'" + dir + "' holds a complete store of other pairs or another model",
               "pass --overwrite to make the bank again, or choose another --out");
@@ -33,12 +35,23 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
   const OpenMode mode = options.images.open_mode;
   const fs::path bank(bank_dir);
   const fs::path info_path = bank / "bank.json";
+  const int64_t total = static_cast<int64_t>(listing.pairs.size());
+  const bool sharded = options.images.shard_count > 1;
+  // Both stores split in the same steps, each a whole number of image batches and of caption batches,
+  // so that every shard runs the batches the unsharded run would and merges back byte for byte.
+  const int64_t shard_unit = std::lcm<int64_t>(options.images.batch_size, options.captions.batch_size);
+  const ShardRange shard = shard_range(total, shard_unit, options.images.shard_index, options.images.shard_count);
+  json shard_record;
+  if (sharded)
+    shard_record = {{"index", options.images.shard_index}, {"count", options.images.shard_count},
+                    {"first_row", shard.first}, {"rows", shard.count}, {"total_rows", total}};
   bool finished_before = false;  // a --resume of a run killed after bank.json was written
   if (fs::exists(info_path) && mode.resume && !mode.overwrite) {
     const json info = json::parse(read_file(info_path.string()), nullptr, false);
     finished_before = info.is_object() && info.value("pairs_sha256", std::string()) == pairs_fingerprint(listing.pairs) &&
                       info.value("bundle", json::object()).value("sha256", std::string()) == bundle.bundle_sha256 &&
-                      info.value("caption_template", std::string()) == options.captions.caption_template;
+                      info.value("caption_template", std::string()) == options.captions.caption_template &&
+                     info.value("shard", json()) == shard_record;
   }
   if (fs::exists(info_path) && !finished_before) {
     if (!mode.overwrite)
@@ -69,31 +82,32 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
 
   EmbedPairsSummary summary;
   summary.bank = bank_dir;
-  summary.rows = static_cast<int64_t>(listing.pairs.size());
-  const json kept_images = mode.resume && !mode.overwrite
-                               ? complete_store_matching(images_dir, {{"bundle_sha256", bundle.bundle_sha256},
-                                                                    {"inputs_sha256", listing_fingerprint(images)},
-                                                                    {"dtype", store_dtype_name(options.images.store_dtype)},
-                                                                    {"model_dtype", dtype_name(model.options().dtype)},
-                                                                    {"exif", options.images.decode.apply_exif_orientation ? "apply" : "ignore"},
-                                                                    {"max_pixels", options.images.decode.max_pixels}})
-                               : json();
+  summary.rows = shard.count;
+  json images_identity = {{"bundle_sha256", bundle.bundle_sha256},
+                          {"inputs_sha256", listing_fingerprint(images)},
+                          {"dtype", store_dtype_name(options.images.store_dtype)},
+                          {"model_dtype", dtype_name(model.options().dtype)},
+                          {"exif", options.images.decode.apply_exif_orientation ? "apply" : "ignore"},
+                          {"max_pixels", options.images.decode.max_pixels}};
+  json captions_identity = {{"bundle_sha256", bundle.bundle_sha256},
+                            {"inputs_sha256", captions_fingerprint(captions)},
+                            {"caption_template", options.captions.caption_template},
+                            {"dtype", store_dtype_name(options.captions.store_dtype)},
+                            {"model_dtype", dtype_name(model.options().dtype)}};
+  images_identity["shard"] = captions_identity["shard"] = shard_record;  // null when unsharded
+  const json kept_images = mode.resume && !mode.overwrite ? complete_store_matching(images_dir, images_identity) : json();
   if (!kept_images.is_null()) {
     summary.images.store = images_dir;
     summary.images.rows = summary.images.resumed_rows = summary.rows;
     summary.images.errors = kept_images.value("error_rows", int64_t{0});
     summary.images.ok = summary.rows - summary.images.errors;
   } else {
-    summary.images = embed_images(model, images, images_dir, options.images, progress);
+    EmbedImagesOptions image_options = options.images;
+    image_options.shard_unit = shard_unit;
+    summary.images = embed_images(model, images, images_dir, image_options, progress);
   }
   const bool keep_captions =
-      mode.resume && !mode.overwrite &&
-      !complete_store_matching(captions_dir, {{"bundle_sha256", bundle.bundle_sha256},
-                                              {"inputs_sha256", captions_fingerprint(captions)},
-                                              {"caption_template", options.captions.caption_template},
-                                              {"dtype", store_dtype_name(options.captions.store_dtype)},
-                                              {"model_dtype", dtype_name(model.options().dtype)}})
-           .is_null();
+      mode.resume && !mode.overwrite && !complete_store_matching(captions_dir, captions_identity).is_null();
   if (keep_captions) {
     summary.captions.store = captions_dir;
     summary.captions.rows = summary.captions.resumed_rows = summary.rows;
@@ -101,6 +115,9 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
     EmbedCaptionsOptions caption_options = options.captions;
     caption_options.open_mode = mode;
     caption_options.cancel = options.images.cancel;
+    caption_options.shard_index = options.images.shard_index;
+    caption_options.shard_count = options.images.shard_count;
+    caption_options.shard_unit = shard_unit;
     summary.captions = embed_captions(model, tokenizer, captions, captions_dir, caption_options, progress, caption_records);
   }
 
@@ -116,6 +133,7 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
                {"unreadable_images", summary.images.errors},
                {"clipzs_version", CLIPZS_VERSION},
                {"created", utc_timestamp()}};
+  if (sharded) info["shard"] = shard_record;
   write_file_atomic(info_path.string(), info.dump(2) + "\n");
   return summary;
 }

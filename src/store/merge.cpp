@@ -1,8 +1,9 @@
-// `clipzs merge`: shards of one `embed images --shard i/N` run back into the store the unsharded run
-// would have written.
+// `clipzs merge`: shards of one `embed images|pairs --shard i/N` run back into the store (or bank) the
+// unsharded run would have written.
 #include <algorithm>
 #include <filesystem>
 
+#include "clipzs/bank.hpp"
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
 #include "clipzs/store.hpp"
@@ -83,7 +84,7 @@ json merge_stores(const std::vector<std::string>& shard_dirs, const std::string&
       missing += (missing.empty() ? "" : ", ") + std::to_string(i);
     }
     throw Error(ErrorKind::kInput, "shards missing: " + missing + " of " + std::to_string(first.count),
-                "run the missing shards (embed images --shard i/" + std::to_string(first.count) + ") and merge all of them");
+                "run the missing shards (--shard i/" + std::to_string(first.count) + ") and merge all of them");
   }
   int64_t expected_first = 0;
   for (const auto& s : shards) {
@@ -106,12 +107,71 @@ json merge_stores(const std::vector<std::string>& shard_dirs, const std::string&
     for (size_t i = 0; i < records.size(); ++i) records[i]["index"] = s.first_row + static_cast<int64_t>(i);
     writer.append(store.embeddings.data(), records);
   }
-  // The unsharded run's manifest: the shard's, less what finish() writes and the shard section.
+  // The unsharded run's manifest: the shard's, less what finish() writes and the shard section, with the
+  // per-run counts ("..._this_run") summed as one uninterrupted run would have counted them.
   json manifest = first.manifest;
   for (const char* key : {"shard", "format", "format_version", "dtype", "rows", "dim", "ok_rows", "error_rows",
                           "clipzs_version", "created", "run", "files"})
     manifest.erase(key);
+  for (auto& [key, value] : manifest.items()) {
+    const std::string suffix = "_this_run";
+    if (!value.is_number_integer() || key.size() < suffix.size() || key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    int64_t sum = 0;
+    for (const auto& s : shards) sum += s.manifest.value(key, int64_t{0});
+    value = sum;
+  }
   return writer.finish(manifest);
+}
+
+json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& out_dir, const OpenMode& mode) {
+  if (shard_dirs.empty()) throw Error(ErrorKind::kUsage, "no shards to merge");
+  // bank.json of each shard: the same run apart from the shard section (stores are checked by merge_stores).
+  std::vector<json> infos;
+  for (const auto& dir : shard_dirs) {
+    const std::string path = (fs::path(dir) / "bank.json").string();
+    if (!fs::exists(path))
+      throw Error(ErrorKind::kInput, "'" + dir + "' is not a complete bank (no bank.json)",
+                  "finish that shard with `clipzs embed pairs ... --resume` first");
+    json info = json::parse(read_file(path), nullptr, false);
+    if (!info.is_object() || !info.contains("shard"))
+      throw Error(ErrorKind::kInput, path + (info.is_object() ? " has no \"shard\" section: '" + dir + "' is not a shard"
+                                                              : " is damaged (not a JSON object)"),
+                  "merge the banks written by `clipzs embed pairs --shard i/N`");
+    infos.push_back(std::move(info));
+  }
+  auto run_of = [](json info) {
+    for (const char* key : {"shard", "rows", "unreadable_images", "created", "clipzs_version"}) info.erase(key);
+    return info;
+  };
+  for (size_t i = 1; i < infos.size(); ++i)
+    if (run_of(infos[i]) != run_of(infos[0]))
+      throw Error(ErrorKind::kInput, "'" + shard_dirs[i] + "' and '" + shard_dirs[0] + "' are shards of different bank runs",
+                  "merge shards made from one pair list, one bundle and one caption template");
+
+  const fs::path out(out_dir);
+  const fs::path info_path = out / "bank.json";
+  if (fs::exists(info_path)) {
+    if (!mode.overwrite)
+      throw Error(ErrorKind::kOutput, "'" + out_dir + "' already holds a complete bank", "pass --overwrite, or choose another --out");
+    fs::remove(info_path);  // first: a half-replaced bank never looks complete
+  }
+  std::vector<std::string> image_shards, caption_shards;
+  for (const auto& dir : shard_dirs) {
+    image_shards.push_back((fs::path(dir) / "images").string());
+    caption_shards.push_back((fs::path(dir) / "captions").string());
+  }
+  const json images = merge_stores(image_shards, (out / "images").string(), mode);
+  const json captions = merge_stores(caption_shards, (out / "captions").string(), mode);
+  json info = infos[0];
+  info.erase("shard");
+  info["rows"] = images.at("rows");
+  info["unreadable_images"] = images.at("error_rows");
+  info["clipzs_version"] = CLIPZS_VERSION;
+  info["created"] = utc_timestamp();
+  if (captions.at("rows") != info["rows"]) throw Error(ErrorKind::kInternal, "merged bank stores differ in rows");
+  write_file_atomic(info_path.string(), info.dump(2) + "\n");
+  return info;
 }
 
 }  // namespace clipzs

@@ -26,4 +26,25 @@ expect_exit 0 "multi-GPU launcher (2 processes, on CPU)" -- env GPUS=2 DEVICE=cp
   bash "$CLIPZS_SOURCE_DIR/scripts/slurm/embed_multi_gpu.sh" "$TINY_VIT" "$WORK/list.txt" "$WORK/mg" --batch-size 2 --threads 1
 cmp -s "$WORK/full/embeddings.npy" "$WORK/mg/embeddings.npy" && cmp -s "$WORK/full/rows.jsonl" "$WORK/mg/rows.jsonl" \
   && pass "launcher output equals the unsharded store" || fail "launcher output differs"
+
+# EMBED=pairs: bank shards from the array script, merged into the unsharded bank.
+"$PY" -c "
+import csv, sys
+rows = [l.strip() for l in open('$WORK/list.txt')]
+with open('$WORK/pairs.csv', 'w', newline='') as f:
+    w = csv.writer(f); w.writerow(['image', 'caption'])
+    for i, p in enumerate(rows): w.writerow([p, f'a photo number {i}'])"
+expect_exit 0 "unsharded bank" -- "$CLIPZS" embed pairs --model "$TINY_VIT" --input "$WORK/pairs.csv" --batch-size 2 \
+  --caption-batch-size 3 --threads 1 --no-progress --out "$WORK/bank"
+for i in 0 1; do
+  expect_exit 0 "EMBED=pairs array task $i" -- env EMBED=pairs SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=2 SLURM_CPUS_PER_TASK=1 \
+    CLIPZS="$CLIPZS" bash "$SB" "$TINY_VIT" "$WORK/pairs.csv" "$WORK/pb" --batch-size 2 --caption-batch-size 3
+done
+expect_exit 0 "merge the bank shards" -- "$CLIPZS" merge "$WORK"/pb.shard-*-of-2 --out "$WORK/pb"
+cmp -s "$WORK/bank/images/embeddings.npy" "$WORK/pb/images/embeddings.npy" && \
+  cmp -s "$WORK/bank/captions/embeddings.npy" "$WORK/pb/captions/embeddings.npy" && \
+  cmp -s "$WORK/bank/captions/rows.jsonl" "$WORK/pb/captions/rows.jsonl" \
+  && pass "merged array bank equals the unsharded bank" || fail "merged array bank differs"
+expect_exit 2 "EMBED=texts is refused" -- env EMBED=texts SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=2 CLIPZS="$CLIPZS" \
+  bash "$SB" "$TINY_VIT" "$WORK/pairs.csv" "$WORK/px"
 finish

@@ -118,6 +118,8 @@ void register_embed(CLI::App& app, Action& action) {
   static std::string pairs_input, pairs_on_error = "record", caption_template = "{}";
   static int pairs_workers = 0;
   static uint64_t pairs_max_pixels = kDefaultMaxPixels;
+  static std::string pairs_shard;
+  static int caption_batch_size = 0;
   CLI::App* pairs = embed->add_subcommand("pairs", "Embed image-caption pairs into a retrieval bank (X-MoRe)");
   add_common(pairs, po);
   pairs->add_option("--input", pairs_input, "CSV/TSV/JSONL with image and caption columns, a WebDataset .tar shard, or a folder of shards")->required();
@@ -126,6 +128,8 @@ void register_embed(CLI::App& app, Action& action) {
   pairs->add_option("--on-error", pairs_on_error, "Bad image: 'record' keeps the pair out of retrieval; 'fail' stops (exit 3)")->capture_default_str();
   pairs->add_option("--store-dtype", po.store_dtype, "float16 (default) or float32");
   pairs->add_option("--max-pixels", pairs_max_pixels, "Refuse images of more pixels than this, from their header")->capture_default_str();
+  pairs->add_option("--caption-batch-size", caption_batch_size, "Captions per text forward (default: --batch-size when given, else 256)");
+  pairs->add_option("--shard", pairs_shard, "Embed shard i of N of the pairs (i/N, 0-based; one bank per shard, then `clipzs merge`)");
   pairs->callback([&action] {
     action = [] {
       PairListing listing = list_pair_inputs(pairs_input);
@@ -141,7 +145,8 @@ void register_embed(CLI::App& app, Action& action) {
       options.images.store_dtype = parse_store_dtype(po.store_dtype.empty() ? "float16" : po.store_dtype);
       options.images.open_mode = {po.resume, po.overwrite};
       options.images.cancel = &interrupt_flag();
-      options.captions.batch_size = po.batch_size > 0 ? po.batch_size : 256;
+      if (!pairs_shard.empty()) parse_shard(pairs_shard, options.images.shard_index, options.images.shard_count);
+      options.captions.batch_size = caption_batch_size > 0 ? caption_batch_size : po.batch_size > 0 ? po.batch_size : 256;
       options.captions.store_dtype = options.images.store_dtype;
       options.captions.caption_template = caption_template;
       BundleInfo bundle;

@@ -1,6 +1,10 @@
-// `clipzs merge SHARD... --out STORE`: the shards of one `embed images --shard i/N` run, as one store.
+// `clipzs merge SHARD... --out DIR`: the shards of one `embed images|pairs --shard i/N` run, as one store
+// or bank.
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
+#include "clipzs/bank.hpp"
 #include "clipzs/store.hpp"
 #include "command.hpp"
 
@@ -10,12 +14,19 @@ void register_merge(CLI::App& app, Action& action) {
   static std::vector<std::string> shards;
   static std::string out;
   static bool overwrite = false;
-  CLI::App* merge = app.add_subcommand("merge", "Merge the shard stores of one `embed images --shard i/N` run");
-  merge->add_option("shards", shards, "Shard store folders (any order; all N of them)")->required();
-  merge->add_option("--out", out, "Merged store folder")->required();
-  merge->add_flag("--overwrite", overwrite, "Replace an existing store in --out");
+  CLI::App* merge = app.add_subcommand("merge", "Merge the shard stores (or banks) of one `embed images|pairs --shard i/N` run");
+  merge->add_option("shards", shards, "Shard store or bank folders (any order; all N of them)")->required();
+  merge->add_option("--out", out, "Merged store or bank folder")->required();
+  merge->add_flag("--overwrite", overwrite, "Replace an existing store or bank in --out");
   merge->callback([&action] {
     action = [] {
+      if (std::filesystem::exists(std::filesystem::path(shards.front()) / "bank.json")) {
+        const nlohmann::json info = merge_banks(shards, out, OpenMode{false, overwrite});
+        spdlog::info("merged {} bank shards into {} ({} pairs)", shards.size(), out, info.value("rows", 0));
+        print_summary({{"command", "merge"}, {"bank", out}, {"shards", shards.size()}, {"rows", info["rows"]},
+                       {"unreadable_images", info["unreadable_images"]}});
+        return;
+      }
       const nlohmann::json manifest = merge_stores(shards, out, OpenMode{false, overwrite});
       spdlog::info("merged {} shards into {} ({} rows)", shards.size(), out, manifest.value("rows", 0));
       print_summary({{"command", "merge"}, {"store", out}, {"shards", shards.size()}, {"rows", manifest["rows"]},
