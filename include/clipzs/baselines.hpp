@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "clipzs/fewshot.hpp"
+#include "clipzs/progress.hpp"
 
 namespace clipzs {
 
@@ -40,6 +41,7 @@ struct TipAdapterOptions {
   std::vector<double> alpha_grid;  // empty: the reference's search range
   std::vector<double> beta_grid;
   uint64_t seed = 1;
+  ProgressCallback progress;  // Tip-Adapter-F: after every optimiser step (units: steps over all epochs)
 };
 FewShotState train_tip_adapter(const FewShotSet& train, const FewShotSet& val, const Matrix& classes,
                                const TipAdapterOptions& options);

@@ -21,21 +21,13 @@
 #include "clipzs/inputs.hpp"
 #include "clipzs/model.hpp"
 #include "clipzs/pairs.hpp"
+#include "clipzs/progress.hpp"
 #include "clipzs/store.hpp"
 
 namespace clipzs {
 
 enum class ErrorPolicy { kRecord, kFail };
 ErrorPolicy parse_error_policy(const std::string& name);  // "record"|"skip" or "fail"
-
-struct Progress {
-  int64_t done = 0;     // rows finished, including rows found done by --resume
-  int64_t total = 0;
-  int64_t errors = 0;   // rows with status "error" in this run
-  double elapsed_s = 0; // since this run started
-  int64_t done_this_run = 0;
-};
-using ProgressCallback = std::function<void(const Progress&)>;
 
 struct EmbedImagesOptions {
   int batch_size = 32;

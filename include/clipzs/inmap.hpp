@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "clipzs/classify.hpp"
+#include "clipzs/progress.hpp"
 
 namespace clipzs {
 
@@ -41,6 +42,7 @@ struct InMaPOptions {
   double fast_tolerance = 1e-6;
   int loss_every = 10;     // compute the loss every k-th step (it costs a log over n x C); 0: never
   const std::atomic<bool>* cancel = nullptr;
+  ProgressCallback progress;  // after every step (units: steps of iters_proxy)
 };
 
 struct InMaPStep {

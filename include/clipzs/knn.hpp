@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "clipzs/progress.hpp"
 #include "clipzs/store.hpp"
 
 namespace clipzs {
@@ -51,6 +52,8 @@ struct KnnOptions {
   // only the rows a rigorous error bound cannot rule out (same result, ~2x faster). Used only where the
   // CPU has native bf16 dot products (AVX512-BF16) and blocks are large enough; false: fp32 products.
   bool bf16_screen = true;
+  // Units: (query block group x bank chunk) tiles. CPU: called from the worker threads, one at a time.
+  ProgressCallback progress;
 };
 
 KnnResult exact_knn(const float* queries, int64_t num_queries, const BankView& bank, const KnnOptions& options);
@@ -77,6 +80,7 @@ struct IndexBuildOptions {
   std::string trained_path;
   int64_t id_offset = 0;
   const std::atomic<bool>* cancel = nullptr;
+  ProgressCallback progress;  // after every chunk of rows added (units: rows)
 };
 
 // Builds an index over every bank row (ids = row numbers) and writes it to `path` (temp name, rename).

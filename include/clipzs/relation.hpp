@@ -27,6 +27,7 @@
 
 #include "clipzs/bundle.hpp"
 #include "clipzs/fewshot.hpp"
+#include "clipzs/progress.hpp"
 
 namespace clipzs {
 
@@ -55,6 +56,7 @@ struct RelationOptions {
   int64_t max_steps = 0;       // stop after this many optimiser steps (0: every step of every epoch)
   const std::atomic<bool>* cancel = nullptr;
   std::function<void(int epoch, double loss, double val_acc)> on_epoch;
+  ProgressCallback progress;  // after every optimiser step (units: steps over all epochs)
 };
 
 // Trains the module on `train` (rows: shots and their views), picks the epoch by `val`, and returns a

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -207,6 +208,7 @@ FewShotState train_tip_adapter(const FewShotSet& train, const FewShotSet& val, c
     const int64_t iters = (n + o.batch_size - 1) / o.batch_size;
     const int64_t total = static_cast<int64_t>(o.epochs) * iters;
     int64_t step = 0;
+    const auto train_start = std::chrono::steady_clock::now();
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
       // One stream per (seed, epoch): the batch order is reproducible and independent of other epochs.
       const std::vector<int64_t> order = seeded_order(n, o.seed * 7919ULL + static_cast<uint64_t>(epoch));
@@ -227,6 +229,13 @@ FewShotState train_tip_adapter(const FewShotSet& train, const FewShotSet& val, c
             .lr(0.5 * o.lr * (1.0 + std::cos(M_PI * static_cast<double>(step) / static_cast<double>(total))));
         loss_sum += loss.item<double>() * static_cast<double>(size);
         correct += correct_count(logits.detach(), yb);
+        if (o.progress) {
+          Progress p;
+          p.done = p.done_this_run = step;
+          p.total = total;
+          p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+          o.progress(p);
+        }
       }
       log.push_back({{"epoch", epoch + 1},
                      {"loss", loss_sum / static_cast<double>(n)},

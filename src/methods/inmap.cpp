@@ -157,6 +157,13 @@ InMaPResult run_inmap(const Matrix& features, const Matrix& text_proxies, const 
     step.grad_norm = norm;
     step.lr = lr;
     result.log.push_back(step);
+    if (o.progress) {
+      Progress p;
+      p.done = p.done_this_run = it + 1;
+      p.total = o.iters_proxy;
+      p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      o.progress(p);
+    }
     // Scale, then subtract (not a fused multiply-add): the reference's rounding.
     torch::Tensor before = o.fast ? w.clone() : torch::Tensor();
     w.sub_(grad.mul_(lr / (static_cast<double>(n) * o.tau_i)));

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cmath>
 #include <fstream>
@@ -255,6 +256,7 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
     std::vector<double> base_lr;
     for (auto& g : optimizer.param_groups()) base_lr.push_back(static_cast<torch::optim::AdamWOptions&>(g.options()).lr());
     int64_t step = 0;
+    const auto train_start = std::chrono::steady_clock::now();
     torch::Generator gen = at::detail::createCPUGenerator(o.seed);
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
       if (o.cancel && o.cancel->load()) throw Error(ErrorKind::kInterrupted, "interrupted while training", "run it again");
@@ -276,6 +278,13 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
         optimizer.step();
         loss_sum += loss.item<double>() * static_cast<double>(idx.size(0));
         seen += idx.size(0);
+        if (o.progress) {
+          Progress p;
+          p.done = p.done_this_run = step + 1;
+          p.total = o.max_steps > 0 ? std::min<int64_t>(o.max_steps, total_steps) : total_steps;
+          p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+          o.progress(p);
+        }
       }
       torch::Tensor a_now;
       {

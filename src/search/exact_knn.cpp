@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -262,6 +263,9 @@ KnnResult exact_knn_cpu(const float* queries, int64_t nq, const BankView& bank, 
                            (p + 1) * nchunks / parts, p});
   std::mutex mu;
   bool cancelled = false;
+  int64_t tiles_done = 0, tiles_total = 0;  // progress: bank chunks x query groups
+  for (const Unit& u : units) tiles_total += u.end_chunk - u.next_chunk;
+  const auto knn_start = std::chrono::steady_clock::now();
   std::atomic<int64_t> tiles_bf16{0}, tiles_fp32{0}, rescored{0};
 
   // Every score that enters a heap comes from the same fp32 kernel (kd::dot_*), whichever product
@@ -401,6 +405,14 @@ KnnResult exact_knn_cpu(const float* queries, int64_t nq, const BankView& bank, 
       std::lock_guard<std::mutex> lock(mu);
       u->busy = false;
       if (stop) cancelled = true;
+      tiles_done += c_end - c_begin;
+      if (o.progress && !stop) {
+        Progress p;
+        p.done = p.done_this_run = tiles_done;
+        p.total = tiles_total;
+        p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - knn_start).count();
+        o.progress(p);
+      }
     }
   };
   // The products run single-threaded inside (nested OpenMP regions are serial; OpenBLAS and oneDNN

@@ -274,6 +274,7 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
       spdlog::info("training {} on {} sampled rows", type, train_rows);
       index->train(train_rows, sample.data());
     }
+    const auto add_start = std::chrono::steady_clock::now();
     std::vector<float> buffer(static_cast<size_t>(std::min(kAddChunkRows, rows) * d));
     std::vector<faiss::Index::idx_t> ids;
     for (int64_t r0 = 0; r0 < rows && !o.train_only; r0 += kAddChunkRows) {
@@ -287,7 +288,13 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
       } else {
         index->add(n, buffer.data());
       }
-      spdlog::debug("added {} / {} rows", r0 + n, rows);
+      if (o.progress) {
+        Progress p;
+        p.done = p.done_this_run = r0 + n;
+        p.total = rows;
+        p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - add_start).count();
+        o.progress(p);
+      }
     }
     if (o.train_only) desc["rows"] = 0;
     if (o.id_offset != 0) desc["id_offset"] = o.id_offset;

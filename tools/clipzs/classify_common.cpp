@@ -251,7 +251,7 @@ void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyDat
       options.open_mode.resume = partial;
       options.open_mode.overwrite = !partial;
       options.cancel = &interrupt_flag();
-      embed_images(model, inputs, d.image_store, options, make_progress("embed", o.no_progress));
+      embed_images(model, inputs, d.image_store, options, make_progress("embed", "images", o.no_progress));
       finish_progress();
     }
   }

@@ -159,7 +159,9 @@ void register_adapt(CLI::App& app, Action& action) {
         spdlog::warn("{} images for {} classes: Sinkhorn assumes every class is present in balance", x.rows, wt.cols);
 
       spdlog::info("InMaP on {} images, d = {}, {} classes, {} steps{}", x.rows, x.cols, wt.cols, o.iters_proxy, o.fast ? " (fast)" : "");
+      o.progress = make_progress("inmap", "steps", false);
       InMaPResult result = run_inmap(x, wt, o);
+      finish_progress();
       json metrics = json::object();
       if (!labels.empty()) {
         metrics["acc_text_proxy"] = accuracy(result.text_predictions, labels);
@@ -171,7 +173,9 @@ void register_adapt(CLI::App& app, Action& action) {
         InMaPOptions a = o;
         a.use_sinkhorn = false;
         spdlog::info("ablation: the same without Sinkhorn (--no-ablation skips it)");
+        a.progress = make_progress("inmap (no Sinkhorn)", "steps", false);
         ablation = run_inmap(x, wt, a);
+        finish_progress();
         if (!labels.empty()) metrics["acc_vision_proxy_no_sinkhorn"] = accuracy(ablation.predictions, labels);
       }
 

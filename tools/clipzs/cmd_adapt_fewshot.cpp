@@ -44,6 +44,7 @@ void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
       for (int i = 0; i < t.alpha_steps; ++i) t.options.alpha_grid.push_back(i * (t.alpha_max - 0.1) / t.alpha_steps + 0.1);
       for (int i = 0; i < t.beta_steps; ++i) t.options.beta_grid.push_back(i * (t.beta_max - 0.1) / t.beta_steps + 0.1);
       t.options.seed = t.common.seed;
+      if (finetune) t.options.progress = make_progress("tip-adapter-f", "steps", false);
       run_fewshot_adapt(finetune ? "adapt tip-adapter-f" : "adapt tip-adapter", t.common,
                         [&t](const FewShotInputs& in) { return train_tip_adapter(in.train, in.val, in.classes, t.options); });
     };

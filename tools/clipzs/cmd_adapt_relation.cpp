@@ -49,7 +49,9 @@ void register_adapt_relation(CLI::App* adapt, Action& action) {
         std::vector<std::string> anchors = load_anchor_words(anchors_file, wordnet_dir, anchor_count, in.classnames);
         spdlog::info("relation transition: {} anchors{}, {} training rows, {} validation rows", anchors.size(),
                      anchors_file.empty() ? " (WordNet nouns)" : "", in.train.features.rows, in.val.features.rows);
+        r.progress = make_progress("relation", "steps", false);
         FewShotState state = train_relation(bundle, anchors, in.train, in.val, in.classes, r);
+        finish_progress();
         state.info["bundle_sha256_of_anchor_encoder"] = bundle.bundle_sha256;
         return state;
       });

@@ -93,14 +93,14 @@ std::vector<std::vector<float>> rerank_scores(const XMoReCli& o, const std::vect
   }
   EmbedImagesOptions image_options;
   image_options.cancel = &interrupt_flag();
-  embed_images(model, inputs, work + "/images", image_options, make_progress("rerank images", false));
+  embed_images(model, inputs, work + "/images", image_options, make_progress("rerank images", "images", false));
   finish_progress();
   const DistinctIds distinct = distinct_ids(candidates);  // each caption embedded once
   std::vector<std::string> texts;
   for (int64_t id : distinct.ids) texts.push_back(bank.captions[static_cast<size_t>(id)]);
   EmbedCaptionsOptions caption_options;
   caption_options.cancel = &interrupt_flag();
-  embed_captions(model, tokenizer, texts, work + "/captions", caption_options, make_progress("rerank captions", false));
+  embed_captions(model, tokenizer, texts, work + "/captions", caption_options, make_progress("rerank captions", "captions", false));
   finish_progress();
   Store img = read_store(work + "/images");
   Store cap = read_store(work + "/captions");
@@ -169,7 +169,9 @@ void run(const XMoReCli& o) {
     knn.k = o.neighbours;
     knn.device = o.device;
     knn.cancel = &interrupt_flag();
+    knn.progress = make_progress("k-NN search", "tiles", false);
     nn = exact_knn(x.data.data(), x.rows, bank.image_view(), knn);
+    finish_progress();
   } else {
     std::string index = o.index;
     if (index.empty()) {

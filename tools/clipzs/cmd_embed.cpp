@@ -106,7 +106,7 @@ void register_embed(CLI::App& app, Action& action) {
       spdlog::info("{} images listed from {}", inputs.size(), input);
       BundleInfo bundle;
       ClipModel model = load_model(io, true, false, bundle);
-      EmbedSummary s = embed_images(model, inputs, io.out, options, with_kill_hook(make_progress("embed", io.no_progress)));
+      EmbedSummary s = embed_images(model, inputs, io.out, options, with_kill_hook(make_progress("embed", "rows", io.no_progress)));
       finish_progress();
       if (s.errors) spdlog::warn("{} of {} images could not be read; see status \"error\" in {}/rows.jsonl", s.errors, s.rows, io.out);
       print_summary(summary_json("embed images", s));
@@ -153,7 +153,7 @@ void register_embed(CLI::App& app, Action& action) {
       ClipModel model = load_model(po, true, true, bundle);
       ClipTokenizer tokenizer = load_bundle_tokenizer(bundle);
       EmbedPairsSummary s = embed_pairs(model, tokenizer, listing, po.out, options,
-                                        with_kill_hook(make_progress("pairs", po.no_progress)));
+                                        with_kill_hook(make_progress("pairs", "rows", po.no_progress)));
       finish_progress();
       if (s.images.errors)
         spdlog::warn("{} of {} images could not be read; those pairs are never retrieved (see {}/images/rows.jsonl)",
@@ -185,7 +185,7 @@ void register_embed(CLI::App& app, Action& action) {
       options.open_mode = {to.resume, to.overwrite};
       options.cancel = &interrupt_flag();
       spdlog::info("{} classes", prompts.classnames.size());
-      EmbedSummary s = embed_texts(model, tokenizer, prompts, to.out, options, make_progress("prompts", to.no_progress));
+      EmbedSummary s = embed_texts(model, tokenizer, prompts, to.out, options, make_progress("prompts", "prompts", to.no_progress));
       finish_progress();
       print_summary(summary_json("embed texts", s));
     };

@@ -116,7 +116,9 @@ void register_index(CLI::App& app, Action& action) {
       spdlog::info("building the {} index over {} x {} {} embeddings of {}", o.type, view.rows, view.dim,
                    store_dtype_name(view.dtype), bank);
       o.cancel = &interrupt_flag();
+      o.progress = make_progress("index build", "rows", false);
       const json desc = json::parse(build_faiss_index(view, file, o));
+      finish_progress();
       spdlog::info("wrote {} ({:.1f} MB) in {:.1f} s", file, desc.value("bytes", 0) / 1e6, desc.value("seconds", 0.0));
       print_summary({{"command", "index build"}, {"bank", bank}, {"out", file}, {"index", desc}});
     };

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,10 @@
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
 #include "clipzs/model.hpp"
+
+namespace spdlog {
+class logger;
+}
 
 namespace clipzs::cli {
 
@@ -42,8 +47,14 @@ int run_guarded(const Action& action);
 const std::atomic<bool>& interrupt_flag();
 void install_signal_handlers();
 
-// Progress on stderr (count, rate, ETA) when stderr is a terminal; nothing otherwise.
-ProgressCallback make_progress(const std::string& what, bool quiet);
+// Progress on stderr (progress.cpp): on a terminal a line redrawn in place (count, %, rate, ETA);
+// otherwise a log line every `log_every_s` seconds and one when a stage completes. `unit` names what
+// is counted ("rows", "steps"). An empty callback when `disabled` (--no-progress) or --quiet.
+void configure_progress(bool quiet, double log_every_s);
+// The stderr logger main() installs: colour where stderr is a terminal, and a drawn progress line is
+// cleared before each log line.
+std::shared_ptr<spdlog::logger> make_stderr_logger();
+ProgressCallback make_progress(const std::string& what, const std::string& unit, bool disabled);
 void finish_progress();
 
 // Runtime options from the CLI's --device/--dtype/--threads (threads 0: every core); loads the

@@ -1,6 +1,5 @@
 // clipzs: zero-shot and few-shot image classification with CLIP. See README.md and docs/cli.md.
 #include <spdlog/cfg/env.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -11,8 +10,7 @@
 int main(int argc, char** argv) {
   using namespace clipzs::cli;
   // Logs go to stderr (spdlog's default logger writes to stdout, which is for results).
-  auto logger = spdlog::stderr_color_mt("clipzs");
-  spdlog::set_default_logger(logger);
+  spdlog::set_default_logger(make_stderr_logger());
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
   spdlog::set_level(spdlog::level::info);
   spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug for more
@@ -21,8 +19,15 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("clipzs ") + CLIPZS_VERSION);
   app.require_subcommand(1);
   bool verbose = false, quiet = false;
+  double progress_every = 30;
   app.add_flag("-v,--verbose", verbose, "Debug logging on stderr");
-  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr");
+  app.add_flag("-q,--quiet", quiet, "Only warnings and errors on stderr (no progress)");
+  app.add_option("--progress-every", progress_every,
+                 "Seconds between progress log lines when stderr is not a terminal (CI logs)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  // These options may also follow the subcommand: `clipzs embed images ... --quiet`.
+  app.fallthrough();
   Action action;
   register_embed(app, action);
   register_info(app, action);
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
   }
   if (verbose) spdlog::set_level(spdlog::level::debug);
   if (quiet) spdlog::set_level(spdlog::level::warn);
+  configure_progress(quiet, progress_every);
   install_signal_handlers();
   const int code = run_guarded(action);
   // Every output is complete and flushed by now; LibTorch's static destructors take ~0.2 s, a window in

@@ -1,0 +1,20 @@
+// Progress of a long library call, reported to a caller-supplied callback (the CLI draws it on stderr;
+// the library itself never prints). Callbacks run on the calling thread unless an API says otherwise,
+// and never concurrently with each other.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace clipzs {
+
+struct Progress {
+  int64_t done = 0;     // units finished (rows, steps, work items), including units found done by a resume
+  int64_t total = 0;
+  int64_t errors = 0;   // rows with status "error" in this run (embedding runs)
+  double elapsed_s = 0; // since this run started
+  int64_t done_this_run = 0;
+};
+using ProgressCallback = std::function<void(const Progress&)>;
+
+}  // namespace clipzs
