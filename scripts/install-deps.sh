@@ -9,7 +9,7 @@ packages=(
   libopencv-dev libpng-dev libjpeg-dev libgif-dev libwebp-dev zlib1g-dev libssl-dev libutf8proc-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libfaiss-dev
   python3 python3-torch python3-numpy python3-pil python3-torchvision
-  dataset-fashion-mnist wordnet-base
+  dataset-fashion-mnist wordnet-base fonts-dejavu-core
 )
 
 missing=()

@@ -1,5 +1,6 @@
 // `clipzs eval`: accuracy of a classifier on a labelled image set, one results JSON per run in
-// CLIP_benchmark's metric names; `clipzs eval summarize` turns many of them into a CSV and a table.
+// CLIP_benchmark's metric names, and on request a report (HTML page, charts, Markdown); `clipzs eval
+// summarize` turns many results into a CSV and a table, `clipzs eval report` into one report.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "clipzs/files.hpp"
 #include "clipzs/metrics.hpp"
 #include "clipzs/model.hpp"
+#include "clipzs/report.hpp"
 
 namespace clipzs::cli {
 namespace fs = std::filesystem;
@@ -71,6 +73,23 @@ void summarize(const std::vector<std::string>& files, const std::string& csv_out
                  md_out.empty() ? "" : " and " + md_out);
 }
 
+json read_results_file(const std::string& path) {
+  json r = json::parse(read_file(path), nullptr, false);
+  if (r.is_discarded() || !r.is_object() || !r.contains("metrics"))
+    throw Error(ErrorKind::kInput, "'" + path + "' is not a clipzs eval results file", "pass files written by `clipzs eval --out`");
+  return r;
+}
+
+// The report of `results` (sources[i] read from), logged and returned for the JSON summary.
+json write_report(const std::vector<json>& results, const std::vector<std::string>& sources, size_t primary,
+                  const std::string& dir, const std::string& title) {
+  ReportOptions options;
+  options.title = title;
+  const ReportFiles files = write_eval_report(results, sources, primary, dir, options);
+  spdlog::info("report: {} ({} charts), summary {}", files.html, files.charts.size(), files.markdown);
+  return {{"dir", files.dir}, {"html", files.html}, {"markdown", files.markdown}, {"charts", files.charts}};
+}
+
 }  // namespace
 
 void register_eval(CLI::App& app, Action& action) {
@@ -83,6 +102,12 @@ void register_eval(CLI::App& app, Action& action) {
   sub->add_option("--label-rule", label_rule, "How labels map to classes: auto, name, index, sorted")->capture_default_str();
   sub->add_option("--dataset-name", dataset_name, "Dataset name in the results (default: --dataset, else the input's name)");
   sub->add_flag("--skip-existing", skip_existing, "Do nothing if --out already holds a results file");
+  static std::string report_dir, report_title;
+  static std::vector<std::string> report_with;
+  sub->add_option("--report", report_dir, "Also write a report folder: report.html (self-contained), summary.md, charts/*.png");
+  sub->add_option("--report-with", report_with, "Other results JSON files to compare with in the report (methods, few-shot K)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--report-title", report_title, "Report title (default: dataset, model, method)");
 
   static std::vector<std::string> files;
   static std::string csv_out, md_out;
@@ -92,10 +117,37 @@ void register_eval(CLI::App& app, Action& action) {
   summary->add_option("--markdown", md_out, "Markdown output (default: stdout)");
   summary->callback([&action] { action = [] { summarize(files, csv_out, md_out); }; });
 
-  sub->callback([&action, summary] {
-    if (summary->parsed()) return;
+  static std::vector<std::string> report_files;
+  static std::string report_out, primary_file;
+  CLI::App* report = sub->add_subcommand("report", "One report (HTML, charts, Markdown) from results JSON files, e.g. a sweep's");
+  report->add_option("files", report_files, "Results JSON files (clipzs eval --out)")->required()->check(CLI::ExistingFile);
+  report->add_option("--out", report_out, "Report folder (replaced as a whole)")->required();
+  report->add_option("--primary", primary_file, "The result whose per-class recall and confusions are drawn (default: the first)");
+  report->add_option("--title", report_title, "Report title (default: dataset, model, method of the primary result)");
+  report->callback([&action] {
+    action = [] {
+      std::vector<json> results;
+      size_t primary = 0;
+      for (size_t i = 0; i < report_files.size(); ++i) {
+        results.push_back(read_results_file(report_files[i]));
+        if (!primary_file.empty() && fs::equivalent(report_files[i], primary_file)) primary = i;
+      }
+      if (!primary_file.empty() && !fs::equivalent(report_files[primary], primary_file))
+        throw Error(ErrorKind::kUsage, "--primary '" + primary_file + "' is not among the results files");
+      const json written = write_report(results, report_files, primary, report_out, report_title);
+      print_summary({{"command", "eval report"}, {"results", report_files.size()}, {"report", written}});
+    };
+  });
+
+  sub->callback([&action, summary, report] {
+    if (summary->parsed() || report->parsed()) return;
     action = [] {
       if (out.empty()) throw Error(ErrorKind::kUsage, "--out is required");
+      // Read before the long part, so a bad file fails now rather than after the evaluation.
+      std::vector<json> others;
+      for (const auto& f : report_with) others.push_back(read_results_file(f));
+      if (!report_with.empty() && report_dir.empty())
+        throw Error(ErrorKind::kUsage, "--report-with needs --report DIR");
       if (skip_existing && fs::exists(out)) {
         json previous = json::parse(read_file(out), nullptr, false);
         if (!previous.is_discarded() && previous.contains("metrics")) {
@@ -177,6 +229,13 @@ void register_eval(CLI::App& app, Action& action) {
       write_file_atomic(out, result.dump(1) + "\n");
       json summary = {{"command", "eval"}, {"out", out}, {"metrics", result["metrics"]}, {"evaluated", m.evaluated}};
       if (!compare.empty()) summary["compare"] = compare;
+      if (!report_dir.empty()) {
+        std::vector<json> results{result};
+        std::vector<std::string> sources{out};
+        results.insert(results.end(), others.begin(), others.end());
+        sources.insert(sources.end(), report_with.begin(), report_with.end());
+        summary["report"] = write_report(results, sources, 0, report_dir, report_title);
+      }
       print_summary(summary);
     };
   });

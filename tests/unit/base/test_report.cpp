@@ -1,0 +1,132 @@
+// The evaluation report: files, charts and the figures in the page and the Markdown summary, from
+// results JSON built here (the CLI test checks the same on results of real `clipzs eval` runs).
+#include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include <filesystem>
+#include <regex>
+
+#include "../test_support.hpp"
+#include "clipzs/error.hpp"
+#include "clipzs/files.hpp"
+#include "clipzs/report.hpp"
+
+using namespace clipzs;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A results file as `clipzs eval --out` writes it: `c` classes of `n` images, class i right on
+// n - (i % 4) images and wrong on the rest, all predicted as class (i + 1) % c.
+json make_result(const std::string& method, int64_t c, int64_t n, int64_t shots = 0, int64_t seed = 0, double acc1 = -1) {
+  json per_class = json::array(), confusion = json::array();
+  int64_t right = 0;
+  for (int64_t i = 0; i < c; ++i) {
+    const int64_t ok = n - (i % 4);
+    right += ok;
+    per_class.push_back({{"class", "class " + std::to_string(i)}, {"count", n}, {"recall", static_cast<double>(ok) / n}});
+    std::vector<int64_t> row(static_cast<size_t>(c), 0);
+    row[static_cast<size_t>(i)] = ok;
+    row[static_cast<size_t>((i + 1) % c)] += n - ok;
+    confusion.push_back(row);
+  }
+  const double a = acc1 >= 0 ? acc1 : static_cast<double>(right) / static_cast<double>(c * n);
+  json r = {{"dataset", "toy"},
+            {"model", "tiny"},
+            {"task", shots > 0 ? "fewshot_classification" : "zeroshot_classification"},
+            {"metrics", {{"acc1", a}, {"acc5", 1.0}, {"mean_per_class_recall", a}}},
+            {"counts", {{"rows", c * n}, {"evaluated", c * n}, {"unreadable", 0}, {"classes", c}}},
+            {"per_class", per_class},
+            {"confusion_matrix", confusion},
+            {"compare", json::object()},
+            {"context", {{"method", method}, {"created", "2026-11-23T00:00:00Z"}}}};
+  if (shots > 0) r["context"]["fewshot"] = {{"shots", shots}, {"seed", seed}};
+  return r;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(Report, WritesPageSummaryAndDecodableChartsWithTheFigures) {
+  const fs::path dir = test_support::fresh_temp_dir("report_small");
+  std::vector<json> results{make_result("zeroshot", 5, 8)};
+  std::vector<std::string> sources{"zs.json"};
+  // Tip-Adapter at K = 1 and 2, two seeds each: means 0.50 / 0.70, sample std 0.1 / 0.
+  for (auto [k, seed, acc] : std::vector<std::tuple<int, int, double>>{{1, 1, 0.4}, {1, 2, 0.6}, {2, 1, 0.7}, {2, 2, 0.7}}) {
+    results.push_back(make_result("tip-adapter", 5, 8, k, seed, acc));
+    sources.push_back("tip_" + std::to_string(k) + "_" + std::to_string(seed) + ".json");
+  }
+  const ReportFiles files = write_eval_report(results, sources, 0, (dir / "r").string());
+  EXPECT_EQ(files.charts.size(), 4u);  // per-class, confusion, methods, few-shot curve
+  for (const auto& chart : files.charts) {
+    const std::string png = read_file(chart);
+    const PngSize size = png_size(png);
+    EXPECT_GT(size.width, 400) << chart;
+    EXPECT_GT(size.height, 200) << chart;
+    const cv::Mat image = cv::imread(chart, cv::IMREAD_COLOR);
+    ASSERT_FALSE(image.empty()) << chart;
+    EXPECT_EQ(image.cols, size.width);
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(image.reshape(1), &lo, &hi);
+    EXPECT_LT(lo, 100) << chart << " has no ink";  // something is drawn on the white page
+  }
+  const std::string html = read_file(files.html);
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(count(html, "src=\"data:image/png;base64,"), 4u);
+  EXPECT_EQ(count(html, "<table"), count(html, "</table>"));
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);  // self-contained
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  const std::string md = read_file(files.markdown);
+  // zero-shot: (8+7+6+5+8)/40 = 85 %.
+  EXPECT_NE(md.find("| top-1 accuracy | 85.00 % |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| toy | tip-adapter K=2 | 70.00 \u00b1 0.00 | 2 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| tip-adapter | 50.00 \u00b1 14.14 | 70.00 \u00b1 0.00 |"), std::string::npos) << md;
+  // The largest confusion: class 3 (5 of 8 right) predicted as class 4, 3 images, 37.5 %.
+  EXPECT_NE(md.find("| 1 | class 3 | class 4 | 3 | 37.50 |"), std::string::npos) << md;
+  fs::remove_all(dir);
+}
+
+TEST(Report, ManyClassesDrawWorstAndBestAndTheConfusedClassesOnly) {
+  const fs::path dir = test_support::fresh_temp_dir("report_big");
+  const ReportFiles files = write_eval_report({make_result("zeroshot", 300, 4)}, {"big.json"}, 0, (dir / "r").string());
+  std::vector<std::string> names;
+  for (const auto& c : files.charts) names.push_back(fs::path(c).filename().string());
+  EXPECT_EQ(names, (std::vector<std::string>{"per_class_recall.png", "recall_sorted.png", "confusion.png"}));
+  const std::string html = read_file(files.html);
+  EXPECT_NE(html.find("Confusion matrix of the 20 classes in the top confusions (of 300)"), std::string::npos);
+  // Bars: 20 worst + 20 best, within a readable height.
+  const PngSize bars = png_size(read_file((dir / "r" / "charts" / "per_class_recall.png").string()));
+  EXPECT_LT(bars.height, 2400);
+  fs::remove_all(dir);
+}
+
+TEST(Report, RefusesResultsWithoutWhatItDrawsNamingTheFile) {
+  const fs::path dir = test_support::fresh_temp_dir("report_bad");
+  json r = make_result("zeroshot", 3, 4);
+  r.erase("per_class");
+  try {
+    write_eval_report({r}, {"old.json"}, 0, (dir / "r").string());
+    ADD_FAILURE() << "a result without per_class was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInput);
+    EXPECT_NE(std::string(e.what()).find("old.json"), std::string::npos) << e.what();
+  }
+  json bad = make_result("zeroshot", 3, 4);
+  bad["confusion_matrix"][1] = json::array({1, 2});
+  EXPECT_THROW(write_eval_report({bad}, {"bad.json"}, 0, (dir / "r").string()), Error);
+  EXPECT_FALSE(fs::exists(dir / "r")) << "a failed report left a folder behind";
+  // An existing report is replaced as a whole.
+  write_eval_report({make_result("zeroshot", 3, 4)}, {"a.json"}, 0, (dir / "r").string());
+  write_file_atomic((dir / "r" / "stale.txt").string(), "x");
+  write_eval_report({make_result("zeroshot", 3, 4)}, {"a.json"}, 0, (dir / "r").string());
+  EXPECT_FALSE(fs::exists(dir / "r" / "stale.txt"));
+  EXPECT_TRUE(fs::exists(dir / "r" / "report.html"));
+  fs::remove_all(dir);
+}
