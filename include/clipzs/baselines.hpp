@@ -24,6 +24,7 @@ struct LinearProbeOptions {
   std::vector<double> l2_grid;  // empty: a default log-spaced grid
   int max_iters = 1000;
   uint64_t seed = 1;
+  ProgressCallback progress;  // after every L2 strength fitted (units: grid points)
 };
 FewShotState train_linear_probe(const FewShotSet& train, const FewShotSet& val, const Matrix& classes,
                                 const LinearProbeOptions& options);

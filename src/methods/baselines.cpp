@@ -140,6 +140,7 @@ FewShotState train_linear_probe(const FewShotSet& train, const FewShotSet& val, 
   json search = json::array();
   torch::Tensor best_w, best_b;
   double best_l2 = grid.front(), best_acc = -1, best_loss = 0;
+  const auto search_start = std::chrono::steady_clock::now();
   for (double l2 : grid) {
     torch::optim::LBFGS optimizer({w, b}, torch::optim::LBFGSOptions(1.0)
                                               .max_iter(options.max_iters)
@@ -158,6 +159,13 @@ FewShotState train_linear_probe(const FewShotSet& train, const FewShotSet& val, 
     const double loss = (torch::nn::functional::cross_entropy(torch::addmm(b, x, w.t()), y) + 0.5 * l2 * w.pow(2).sum()).item<double>();
     const double acc = static_cast<double>(correct_count(torch::addmm(b, xv, w.t()), yv)) / static_cast<double>(val.labels.size());
     search.push_back({{"l2", l2}, {"val_accuracy", acc}, {"train_objective", loss}});
+    if (options.progress) {
+      Progress p;
+      p.done = p.done_this_run = static_cast<int64_t>(search.size());
+      p.total = static_cast<int64_t>(grid.size());
+      p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - search_start).count();
+      options.progress(p);
+    }
     if (acc > best_acc) {
       best_acc = acc;
       best_l2 = l2;

@@ -64,6 +64,7 @@ void register_adapt_fewshot(CLI::App* adapt, Action& action) {
   sub->callback([&action] {
     action = [] {
       lp.seed = lp_common.seed;
+      lp.progress = make_progress("linear-probe", "L2 strengths", false);
       run_fewshot_adapt("adapt linear-probe", lp_common,
                         [](const FewShotInputs& in) { return train_linear_probe(in.train, in.val, in.classes, lp); });
     };

@@ -190,6 +190,7 @@ void run_fewshot_adapt(const std::string& command, const FewShotCliOptions& o, c
                o.seed, in.train.features.rows, in.provenance["train_store"]["drawn_images"].get<int64_t>(), in.val.features.rows);
   const auto start = std::chrono::steady_clock::now();
   FewShotState state = trainer(in);
+  finish_progress();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   const FewShotState zeroshot = make_zeroshot_state(in.classes, 100.0f);
