@@ -74,6 +74,9 @@ log "relation transition, $SHOTS shots"
 ev relation --method relation --state "$ST/relation"
 
 "$CLIPZS" eval summarize "$R"/*.json --csv "$OUT/summary.csv" --markdown "$OUT/summary.md" 2>/dev/null
+# The page people look at: per-class recall and confusions of zero-shot, every method side by side.
+"$CLIPZS" -q eval report "$R"/*.json --primary "$R/zeroshot.json" --out "$OUT/report" \
+  --title "clipzs demo: Fashion-MNIST, demo model" >/dev/null
 $PY - "$OUT" "$MODEL" "$(( $(date +%s) - start ))" <<'PYEOF'
 import json, os, sys
 out, model, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -101,4 +104,4 @@ report = (f"# clipzs demo: Fashion-MNIST test split ({n} images)\n\n"
 open(f"{out}/report.md", "w").write(report)
 print(table)
 PYEOF
-log "report in $OUT/report.md, per-method results in $OUT/results/"
+log "report in $OUT/report.md and $OUT/report/report.html (charts in $OUT/report/charts/), per-method results in $OUT/results/"

@@ -242,26 +242,31 @@ std::vector<std::pair<std::string, std::vector<Entry>>> comparison(const std::ve
 }
 
 struct CurveSet {
-  std::string dataset;
+  std::string dataset, model;
+  std::string name;  // the dataset, and the model when the dataset has few-shot results of several models
   std::vector<std::pair<std::string, std::vector<Entry>>> methods;  // method -> one entry per K (label = K)
   std::vector<std::vector<int64_t>> shots;
   double zeroshot = -1;
 };
 
+// One set per (dataset, model): a model's few-shot curves are drawn against its own zero-shot line.
 std::vector<CurveSet> fewshot_curves(const std::vector<Run>& runs) {
   std::vector<CurveSet> out;
-  std::vector<std::string> datasets;
+  std::vector<std::pair<std::string, std::string>> keys;
   for (const auto& r : runs)
-    if (r.fewshot && r.shots > 0 && std::find(datasets.begin(), datasets.end(), r.dataset) == datasets.end())
-      datasets.push_back(r.dataset);
-  for (const auto& ds : datasets) {
+    if (r.fewshot && r.shots > 0 && std::find(keys.begin(), keys.end(), std::make_pair(r.dataset, r.model)) == keys.end())
+      keys.emplace_back(r.dataset, r.model);
+  for (const auto& [ds, model] : keys) {
     CurveSet set;
     set.dataset = ds;
+    set.model = model;
+    const bool several = std::count_if(keys.begin(), keys.end(), [&](const auto& k) { return k.first == ds; }) > 1;
+    set.name = several ? ds + " \u00b7 " + model : ds;
     std::vector<std::string> methods;
     std::map<std::string, std::map<int64_t, std::vector<double>>> by;
     std::vector<double> zs;
     for (const auto& r : runs) {
-      if (r.dataset != ds) continue;
+      if (r.dataset != ds || r.model != model) continue;
       if (!r.fewshot && r.method == "zeroshot") zs.push_back(r.acc1);
       if (!r.fewshot || r.shots <= 0) continue;
       if (!by.count(r.method)) methods.push_back(r.method);
@@ -481,8 +486,8 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
       }
       curves.push_back(std::move(cv));
     }
-    const std::string name = "fewshot_" + safe_name(set.dataset) + ".png";
-    add_chart(name, curves_png("Few-shot top-1 accuracy vs shots: " + set.dataset + " (mean \u00b1 std over seeds)", curves,
+    const std::string name = "fewshot_" + safe_name(set.dataset) + (set.name == set.dataset ? "" : "_" + safe_name(set.model)) + ".png";
+    add_chart(name, curves_png("Few-shot top-1 accuracy vs shots: " + set.name + " (mean \u00b1 std over seeds)", curves,
                                set.zeroshot >= 0 ? 100 * set.zeroshot : -1,
                                set.zeroshot >= 0 ? "zero-shot " + pct(set.zeroshot) + "%" : ""));
     curve_charts.push_back(name);
@@ -510,7 +515,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
   for (const auto& set : curve_sets) {
     std::set<int64_t> all_k;
     for (const auto& ks : set.shots) all_k.insert(ks.begin(), ks.end());
-    md += "## Few-shot top-1 % vs K: " + md_cell(set.dataset) + "\n\n| method |";
+    md += "## Few-shot top-1 % vs K: " + md_cell(set.name) + "\n\n| method |";
     for (int64_t k : all_k) md += " K=" + std::to_string(k) + " |";
     md += "\n|---|";
     for (size_t i = 0; i < all_k.size(); ++i) md += "---:|";

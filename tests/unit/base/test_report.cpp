@@ -93,6 +93,29 @@ TEST(Report, WritesPageSummaryAndDecodableChartsWithTheFigures) {
   fs::remove_all(dir);
 }
 
+TEST(Report, ComparesAblationsAndKeepsEachModelsZeroShotLine) {
+  const fs::path dir = test_support::fresh_temp_dir("report_models");
+  json xmore = make_result("xmore", 4, 5, 0, 0, 0.8);
+  xmore["compare"] = {{"xmore", {{"acc1", 0.8}}}, {"zeroshot", {{"acc1", 0.7}}}, {"captions_only", {{"acc1", 0.6}}}};
+  json other = make_result("zeroshot", 4, 5, 0, 0, 0.1);
+  other["model"] = "other";
+  const std::vector<json> results{make_result("zeroshot", 4, 5, 0, 0, 0.7), other, xmore,
+                                  make_result("tip-adapter", 4, 5, 1, 1, 0.75), make_result("tip-adapter", 4, 5, 2, 1, 0.85)};
+  const ReportFiles files = write_eval_report(results, {"a", "b", "c", "d", "e"}, 2, (dir / "r").string());
+  const std::string md = read_file(files.markdown);
+  // Two models on one dataset: bars are named by model; X-MoRe's ablations are bars of their own.
+  for (const char* row : {"| toy | tiny: zeroshot | 70.00 | 1 |", "| toy | other: zeroshot | 10.00 | 1 |",
+                          "| toy | tiny: xmore | 80.00 | 1 |", "| toy | tiny: xmore: image only (zero-shot) | 70.00 | 1 |",
+                          "| toy | tiny: xmore: captions only | 60.00 | 1 |", "| toy | tiny: tip-adapter K=2 | 85.00 | 1 |"})
+    EXPECT_NE(md.find(row), std::string::npos) << row << "\n" << md;
+  // The curve's zero-shot line is the few-shot model's own (70 %), not a mean over models.
+  EXPECT_NE(md.find("zero-shot: 70.00 %"), std::string::npos) << md;
+  // Zero-shot first, then X-MoRe, then few-shot, whatever the order of the files.
+  EXPECT_LT(md.find("tiny: zeroshot"), md.find("tiny: xmore |"));
+  EXPECT_LT(md.find("tiny: xmore |"), md.find("tiny: tip-adapter K=2"));
+  fs::remove_all(dir);
+}
+
 TEST(Report, ManyClassesDrawWorstAndBestAndTheConfusedClassesOnly) {
   const fs::path dir = test_support::fresh_temp_dir("report_big");
   const ReportFiles files = write_eval_report({make_result("zeroshot", 300, 4)}, {"big.json"}, 0, (dir / "r").string());
