@@ -46,16 +46,24 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
     shard_record = {{"index", options.images.shard_index}, {"count", options.images.shard_count},
                     {"first_row", shard.first}, {"rows", shard.count}, {"total_rows", total}};
   bool finished_before = false;  // a --resume of a run killed after bank.json was written
+  std::string differs;            // what sets the bank there apart from this run, for the message
   if (fs::exists(info_path) && mode.resume && !mode.overwrite) {
-    const json info = json::parse(read_file(info_path.string()), nullptr, false);
-    finished_before = info.is_object() && info.value("pairs_sha256", std::string()) == pairs_fingerprint(listing.pairs) &&
-                      info.value("bundle", json::object()).value("sha256", std::string()) == bundle.bundle_sha256 &&
-                      info.value("caption_template", std::string()) == options.captions.caption_template &&
-                     info.value("shard", json()) == shard_record;
+    json info = json::parse(read_file(info_path.string()), nullptr, false);
+    if (!info.is_object()) info = json::object();
+    if (info.value("pairs_sha256", std::string()) != pairs_fingerprint(listing.pairs)) differs = "other pairs";
+    else if (info.value("bundle", json::object()).value("sha256", std::string()) != bundle.bundle_sha256) differs = "another model bundle";
+    else if (info.value("caption_template", std::string()) != options.captions.caption_template) differs = "another caption template";
+    else if (info.value("shard", json()) != shard_record)
+      differs = info.contains("shard") ? "shard " + std::to_string(info["shard"].value("index", 0)) + "/" +
+                                             std::to_string(info["shard"].value("count", 0)) + " (rows " +
+                                             std::to_string(info["shard"].value("first_row", int64_t{0})) + "+" +
+                                             std::to_string(info["shard"].value("rows", int64_t{0})) + ")"
+                                       : "the whole pair list, not a shard";
+    finished_before = differs.empty();
   }
   if (fs::exists(info_path) && !finished_before) {
     if (!mode.overwrite)
-      throw Error(ErrorKind::kOutput, "'" + bank_dir + "' already holds a complete bank",
+      throw Error(ErrorKind::kOutput, "'" + bank_dir + "' already holds a complete bank" + (differs.empty() ? "" : " of " + differs),
                   "pass --overwrite to replace it, or choose another --out");
     fs::remove(info_path);  // first, so that a half-replaced bank is never taken for a complete one
   }

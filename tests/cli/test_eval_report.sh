@@ -93,6 +93,14 @@ py_check "eval report: well-formed, InMaP as the primary result" "import sys; sy
 $CHECK
 assert md.startswith('# Fashion-MNIST sweep\n'), md[:80]"
 
+expect_exit 0 "--skip-existing still writes the report" -- "$CLIPZS" eval --model "$TINY_VIT" --store test \
+  --classes "$CFG/classnames.json" --dataset fashion-mnist --out res_zs.json --skip-existing --report report5 --report-with res_inmap.json
+py_check "the skipped run's report is made from the results already there" "
+import json
+r = json.loads(open('$WORK/out').read()); assert r['skipped'] and r['report']['html'] == 'report5/report.html', r
+md = open('$WORK/report5/summary.md').read(); a = json.load(open('$WORK/res_zs.json'))['metrics']['acc1']
+assert f'| top-1 accuracy | {100 * a:.2f} % |' in md and '| inmap |' in md, md"
+
 echo '{"not": "results"}' > junk.json
 expect_exit 3 "--report-with a file that is not a results file" -- "$CLIPZS" eval --model "$TINY_VIT" --store test \
   --classes "$CFG/classnames.json" --dataset fashion-mnist --out res2.json --report report3 --report-with junk.json

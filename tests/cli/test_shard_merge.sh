@@ -105,6 +105,14 @@ for f in ('bank.json', 'images/manifest.json', 'captions/manifest.json'):
 assert json.load(open('$WORK/bm/bank.json'))['unreadable_images'] == 2
 assert json.load(open('$WORK/bm/captions/manifest.json'))['truncated_captions_this_run'] == 1"
 expect_exit 0 "the merged bank verifies" -- "$CLIPZS" verify "$WORK/bm"
+CLIPZS_TEST_KILL_AFTER_ROWS=4 "$CLIPZS" "${pargs[@]}" --threads 1 --shard 1/3 --out "$WORK/bk" >/dev/null 2>&1
+[ $? -eq 137 ] && [ ! -e "$WORK/bk/bank.json" ] && pass "a pair shard killed mid-run is not complete" || fail "kill of a pair shard"
+expect_exit 0 "the killed pair shard resumes" -- "$CLIPZS" "${pargs[@]}" --threads 1 --shard 1/3 --resume --out "$WORK/bk"
+for f in images/embeddings.npy images/rows.jsonl captions/embeddings.npy captions/rows.jsonl; do
+  cmp -s "$WORK/b1/$f" "$WORK/bk/$f" && pass "resumed pair shard: $f identical" || fail "resumed pair shard: $f differs"
+done
+expect_exit 5 "--resume into a bank of another shard is refused" -- "$CLIPZS" "${pargs[@]}" --shard 2/3 --resume --out "$WORK/bk"
+expect_stderr "already holds a complete bank of shard 1/3 \(rows 12\+12\)" "names the shard it holds"
 expect_exit 0 "a finished pair shard rerun with --resume is a no-op" -- "$CLIPZS" "${pargs[@]}" --shard 1/3 --resume --out "$WORK/b1"
 expect_exit 3 "a missing bank shard is refused" -- "$CLIPZS" merge "$WORK/b0" "$WORK/b2" --out "$WORK/bm2"
 expect_stderr "shards missing: 1 of 3" "names the missing bank shard"

@@ -148,11 +148,22 @@ void register_eval(CLI::App& app, Action& action) {
       for (const auto& f : report_with) others.push_back(read_results_file(f));
       if (!report_with.empty() && report_dir.empty())
         throw Error(ErrorKind::kUsage, "--report-with needs --report DIR");
+      // This run's results first (the primary), then the --report-with files.
+      auto report_with_others = [&others](const json& primary) {
+        std::vector<json> results{primary};
+        std::vector<std::string> sources{out};
+        results.insert(results.end(), others.begin(), others.end());
+        sources.insert(sources.end(), report_with.begin(), report_with.end());
+        return write_report(results, sources, 0, report_dir, report_title);
+      };
       if (skip_existing && fs::exists(out)) {
         json previous = json::parse(read_file(out), nullptr, false);
         if (!previous.is_discarded() && previous.contains("metrics")) {
           spdlog::info("{} exists, skipped (--skip-existing)", out);
-          print_summary({{"command", "eval"}, {"out", out}, {"skipped", true}, {"metrics", previous["metrics"]}});
+          json summary = {{"command", "eval"}, {"out", out}, {"skipped", true}, {"metrics", previous["metrics"]}};
+          // A rerun sweep still gets its report, from the results already there.
+          if (!report_dir.empty()) summary["report"] = report_with_others(previous);
+          print_summary(summary);
           return;
         }
         spdlog::warn("{} exists but is not a results file; evaluating again", out);
@@ -229,13 +240,7 @@ void register_eval(CLI::App& app, Action& action) {
       write_file_atomic(out, result.dump(1) + "\n");
       json summary = {{"command", "eval"}, {"out", out}, {"metrics", result["metrics"]}, {"evaluated", m.evaluated}};
       if (!compare.empty()) summary["compare"] = compare;
-      if (!report_dir.empty()) {
-        std::vector<json> results{result};
-        std::vector<std::string> sources{out};
-        results.insert(results.end(), others.begin(), others.end());
-        sources.insert(sources.end(), report_with.begin(), report_with.end());
-        summary["report"] = write_report(results, sources, 0, report_dir, report_title);
-      }
+      if (!report_dir.empty()) summary["report"] = report_with_others(result);
       print_summary(summary);
     };
   });
