@@ -38,7 +38,8 @@ grep -q "images listed" "$WORK/err" && ! grep -q "rows done" "$WORK/err" && pass
 expect_exit 2 "--progress-every must be positive" -- "$CLIPZS" "${args[@]}" --out "$WORK/s6" --progress-every 0
 
 # A terminal (script(1) gives the process a pseudo-terminal): one line redrawn with \r, ended once.
-if command -v script >/dev/null 2>&1; then
+# (Skipped where script(1) or a pseudo-terminal is missing, e.g. a chroot without /dev/pts.)
+if command -v script >/dev/null 2>&1 && script -qec true /dev/null >/dev/null 2>&1; then
   script -qec "\"$CLIPZS\" ${args[*]} --out \"$WORK/t1\" 2>&1 >/dev/null" /dev/null > "$WORK/tty.txt" 2>&1
   py_check "on a terminal: a bar redrawn in place, the last state 18/18 with the time taken" "
 t = open('$WORK/tty.txt', encoding='utf-8', errors='replace').read()
@@ -48,7 +49,7 @@ last = frames[-1]
 assert 'embed [####################] 18/18 rows 100.0%' in last and ' in 00:0' in last, last
 assert '\x1b[K' in last"
 else
-  echo "note: script(1) absent; the terminal case is skipped" >&2
+  echo "note: no script(1) or no pseudo-terminal here; the terminal case is skipped" >&2
 fi
 
 # Other long commands report steps: InMaP (iterations), FAISS index build (rows added).
