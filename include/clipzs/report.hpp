@@ -7,13 +7,17 @@
 //   DIR/summary.md    the same figures as Markdown tables, for CI job logs
 //   DIR/charts/*.png  the charts on their own (per_class_recall.png, recall_sorted.png when there are
 //                     more classes than fit one chart, confusion.png, methods.png, fewshot_<dataset>.png)
-// DIR is written as a whole: into a temporary sibling, renamed into place last (FolderWriter).
+// DIR is written as a whole: into a temporary sibling, renamed into place last (FolderWriter). Because
+// that replaces DIR, DIR must be new, empty, or a previous report (report.html, summary.md, charts/*.png
+// and nothing else); `check_report_folder` says so before any work is done.
 //
 // The "primary" result gives the per-class and confusion charts and the context; every result takes
 // part in the method comparison (per dataset: one bar per method; few-shot methods at their largest K,
 // mean +- std over seeds; the "compare" ablations of a result, e.g. X-MoRe's image-only and
 // caption-only predictions, as bars of their own) and, when it is a few-shot result with a shot count,
-// in the accuracy-vs-K curves.
+// in the accuracy-vs-K curves. A file given twice, or a second file of one few-shot method, K and seed,
+// is counted once (ReportFiles::notes says which); a dataset evaluated on several splits, or a model
+// name with several weights, is shown as "<dataset> (<split>)", "<model> (<weights>)".
 //
 // Failure modes: Error(kInput) naming the file (`sources[i]`) and field when a result lacks what the
 // report needs; Error(kOutput) when DIR cannot be written.
@@ -38,7 +42,15 @@ struct ReportFiles {
   std::string html;
   std::string markdown;
   std::vector<std::string> charts;  // paths of the PNG files written
+  std::vector<std::string> notes;   // results left out of the counts (a file given twice, a repeated K and seed)
 };
+
+// Refuses (Error(kUsage), naming the entry and what to do) a DIR that is not a report folder to replace:
+// '/', the working folder or one above it, a file, a folder holding anything but a previous report, or
+// one that holds (or would hold) any of `keep` (the results files, the --out file). Called by
+// write_eval_report with its sources; callers call it first too, so that a long evaluation is not run
+// only to be refused its report.
+void check_report_folder(const std::string& dir, const std::vector<std::string>& keep = {});
 
 // results[i] was read from sources[i] (named in messages and listed in the page).
 ReportFiles write_eval_report(const std::vector<nlohmann::json>& results, const std::vector<std::string>& sources,

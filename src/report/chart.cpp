@@ -341,7 +341,7 @@ std::string curves_png(const std::string& title, const std::vector<Curve>& curve
   }
   for (size_t k = 0; k < curves.size(); ++k) {
     const Curve& cv = curves[k];
-    const Rgb colour = palette(k);
+    const Rgb colour = palette(cv.colour >= 0 ? static_cast<size_t>(cv.colour) : k);
     for (size_t i = 0; i < cv.x.size(); ++i) {
       if (i > 0) c.line(px(cv.x[i - 1]), py(cv.y[i - 1]), px(cv.x[i]), py(cv.y[i]), colour, 2);
       if (i < cv.spread.size() && cv.spread[i] > 0) {

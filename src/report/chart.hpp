@@ -50,6 +50,7 @@ struct Curve {
   std::vector<double> x;       // shots (drawn on a log2 axis)
   std::vector<double> y;       // accuracy, percent
   std::vector<double> spread;  // +- std, percent (empty or < 0: none)
+  int colour = -1;             // palette index (a method keeps its colour across charts); < 0: the curve's position
 };
 // Accuracy against shots; `baseline` >= 0 draws a dashed horizontal line labelled `baseline_label`.
 std::string curves_png(const std::string& title, const std::vector<Curve>& curves, double baseline,

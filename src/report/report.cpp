@@ -39,7 +39,7 @@ struct Confusion {
 
 // One evaluated run, as the comparison and the curves need it.
 struct Run {
-  std::string source, dataset, model, method, split;
+  std::string source, dataset, model, pretrained, method, split;
   bool fewshot = false;
   int64_t shots = 0, seed = 0;
   double acc1 = 0, acc5 = 0, mpcr = 0;
@@ -66,6 +66,7 @@ Run read_run(const json& r, const std::string& source) {
   run.mpcr = m.value("mean_per_class_recall", 0.0);
   run.dataset = r.value("dataset", "");
   run.model = r.value("model", "");
+  run.pretrained = r.value("pretrained", "");
   const json c = r.value("context", json::object());
   run.method = c.value("method", "zeroshot");
   run.split = c.value("split", "");
@@ -108,6 +109,53 @@ std::vector<int64_t> read_confusion(const json& r, const std::string& source, si
     for (const auto& v : c[i]) m.push_back(v.get<int64_t>());
   }
   return m;
+}
+
+// The same run twice (one file named twice, or two files of one few-shot K and seed) would count twice in
+// a mean; runs differing only in split or weights would share a bar. So: repeats are dropped (a note
+// says which), and the dataset and model names shown carry the split and the weights where they differ.
+std::vector<Run> distinct_runs(const std::vector<Run>& runs, size_t primary, std::vector<std::string>& notes) {
+  auto file_key = [](const std::string& source) {
+    std::error_code ec;
+    const fs::path p = fs::weakly_canonical(fs::absolute(source), ec);
+    return ec ? source : p.string();
+  };
+  auto run_key = [](const Run& r) {
+    return r.fewshot ? r.dataset + "\x1f" + r.split + "\x1f" + r.model + "\x1f" + r.pretrained + "\x1f" + r.method + "\x1f" +
+                           std::to_string(r.shots) + "\x1f" + std::to_string(r.seed)
+                     : std::string();
+  };
+  std::map<std::string, std::string> seen_files, seen_runs;  // key -> the source kept
+  auto keep = [&](const Run& r) {
+    const std::string f = file_key(r.source), k = run_key(r);
+    if (seen_files.count(f)) {
+      notes.push_back("'" + r.source + "' is given more than once; counted once");
+      return false;
+    }
+    if (!k.empty() && seen_runs.count(k)) {
+      notes.push_back("'" + r.source + "' repeats " + r.method + " K=" + std::to_string(r.shots) + " seed " + std::to_string(r.seed) +
+                      " of '" + seen_runs[k] + "'; not counted");
+      return false;
+    }
+    seen_files[f] = r.source;
+    if (!k.empty()) seen_runs[k] = r.source;
+    return true;
+  };
+  keep(runs[primary]);  // the primary is never the one dropped
+  std::vector<Run> out;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (i == primary || keep(runs[i])) out.push_back(runs[i]);
+  // Disambiguating names: "<dataset> (<split>)", "<model> (<weights>)" where one name has several.
+  std::map<std::string, std::set<std::string>> splits, weights;
+  for (const auto& r : out) {
+    splits[r.dataset].insert(r.split);
+    weights[r.model].insert(r.pretrained);
+  }
+  for (auto& r : out) {
+    if (splits[r.dataset].size() > 1 && !r.split.empty()) r.dataset += " (" + r.split + ")";
+    if (weights[r.model].size() > 1 && !r.pretrained.empty()) r.model += " (" + r.pretrained + ")";
+  }
+  return out;
 }
 
 // ---- formatting ----------------------------------------------------------------------------------
@@ -185,6 +233,13 @@ int method_rank(const std::string& method) {
   for (size_t i = 0; i < sizeof order / sizeof order[0]; ++i)
     if (method == order[i]) return static_cast<int>(i);
   return 100;
+}
+
+// A method's palette index, the same in every chart and report; methods clipzs does not know take the
+// colours after the known ones, in order of appearance.
+size_t method_colour(const std::string& method, size_t appearance) {
+  const int rank = method_rank(method);
+  return rank < 100 ? static_cast<size_t>(rank) : 7 + appearance;
 }
 
 Entry summarize(const std::string& label, const std::string& family, const std::vector<double>& values) {
@@ -283,7 +338,7 @@ std::vector<CurveSet> fewshot_curves(const std::vector<Run>& runs) {
       set.methods.emplace_back(m, std::move(entries));
       set.shots.push_back(std::move(ks));
     }
-    // Curves in the canonical method order (colours then match across reports).
+    // Curves in the canonical method order.
     std::vector<size_t> idx(set.methods.size());
     std::iota(idx.begin(), idx.end(), 0);
     std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return method_rank(set.methods[a].first) < method_rank(set.methods[b].first); });
@@ -318,25 +373,85 @@ PngSize png_size(const std::string& b) {
   return {be32(16), be32(20)};
 }
 
+namespace {
+
+// `inner` is `outer` or lies below it (both made absolute, symlinks of existing parts resolved).
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  std::error_code ec;
+  const fs::path a = fs::weakly_canonical(fs::absolute(inner), ec), b = fs::weakly_canonical(fs::absolute(outer), ec);
+  auto ia = a.begin(), ib = b.begin();
+  for (; ib != b.end(); ++ia, ++ib) {
+    if (ib->empty() && std::next(ib) == b.end()) break;  // a trailing '/' of `outer`
+    if (ia == a.end() || *ia != *ib) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void check_report_folder(const std::string& dir, const std::vector<std::string>& keep) {
+  const std::string what_to_do = "give --report (or --out of `eval report`) a new folder, e.g. " +
+                                 (fs::path(dir.empty() ? "." : dir) / "report").lexically_normal().string();
+  if (dir.empty()) throw Error(ErrorKind::kUsage, "the report folder is empty", what_to_do);
+  const fs::path d(dir);
+  if (is_within(fs::current_path(), d))
+    throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' is the working folder or one above it; writing the report replaces the folder as a whole",
+                what_to_do);
+  for (const auto& k : keep)
+    if (!k.empty() && is_within(k, d))
+      throw Error(ErrorKind::kUsage, "'" + k + "' lies in the report folder '" + dir + "', which writing the report replaces as a whole",
+                  what_to_do);
+  std::error_code ec;
+  const auto status = fs::status(d, ec);
+  if (!fs::exists(status)) return;
+  if (!fs::is_directory(status))
+    throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' exists and is not a folder", what_to_do);
+  // Only a previous report is replaced: anything else in DIR is somebody's work.
+  auto refuse = [&](const fs::path& entry) {
+    throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' holds '" + entry.string() +
+                                       "', which is not part of a report; writing the report replaces the folder as a whole",
+                what_to_do + ", or remove '" + dir + "' first");
+  };
+  for (const auto& entry : fs::directory_iterator(d)) {
+    const std::string name = entry.path().filename().string();
+    if ((name == "report.html" || name == "summary.md") && entry.is_regular_file()) continue;
+    if (name != "charts" || !entry.is_directory() || entry.is_symlink()) refuse(entry.path());
+    for (const auto& chart : fs::directory_iterator(entry.path()))
+      if (!chart.is_regular_file() || chart.is_symlink() || chart.path().extension() != ".png") refuse(chart.path());
+  }
+}
+
 ReportFiles write_eval_report(const std::vector<json>& results, const std::vector<std::string>& sources, size_t primary,
                               const std::string& dir, const ReportOptions& options) {
   if (results.empty() || results.size() != sources.size() || primary >= results.size())
     throw Error(ErrorKind::kUsage, "a report needs results, one source name each, and a primary result among them");
-  std::vector<Run> runs;
-  for (size_t i = 0; i < results.size(); ++i) runs.push_back(read_run(results[i], sources[i]));
+  std::vector<Run> all_runs;
   const json& main = results[primary];
-  const Run& run = runs[primary];
   const std::string& main_source = sources[primary];
-  std::vector<ClassRow> classes = read_classes(main, main_source);
+  std::vector<ClassRow> classes;
+  std::vector<int64_t> confusion;
+  // A field of the wrong type (a string where a number goes) names the file rather than escaping raw.
+  size_t reading = 0;
+  try {
+    for (; reading < results.size(); ++reading) all_runs.push_back(read_run(results[reading], sources[reading]));
+    reading = primary;
+    classes = read_classes(main, main_source);
+    confusion = read_confusion(main, main_source, classes.size());
+  } catch (const json::exception& e) {
+    throw Error(ErrorKind::kInput, "'" + sources[reading] + "' is not a clipzs eval results file: " + e.what(),
+                "pass results JSON files written by `clipzs eval --out`");
+  }
   const size_t c = classes.size();
-  const std::vector<int64_t> confusion = read_confusion(main, main_source, c);
+  ReportFiles files;
+  const Run& run = all_runs[primary];
+  const std::vector<Run> runs = distinct_runs(all_runs, primary, files.notes);
   const std::string title = !options.title.empty() ? options.title
                                                    : run.dataset + " \u00b7 " + run.model + " \u00b7 " + method_label(run);
 
+  check_report_folder(dir, sources);
   FolderWriter folder(dir);
   const fs::path tmp(folder.temp());
   fs::create_directories(tmp / "charts");
-  ReportFiles files;
   files.dir = dir;
   std::vector<std::pair<std::string, std::string>> charts;  // name, png bytes
   auto add_chart = [&](const std::string& name, std::string png) {
@@ -346,7 +461,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
     return charts.back().second;
   };
 
-  // Per-class recall, sorted worst first (ties: fewer images first, then name).
+  // Per-class recall, sorted worst first (ties: by name).
   std::vector<ClassRow> sorted = classes;
   std::sort(sorted.begin(), sorted.end(), [](const ClassRow& a, const ClassRow& b) {
     if (a.recall != b.recall) return a.recall < b.recall;
@@ -371,7 +486,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
     for (size_t i = 0; i < limit / 2; ++i) bars.push_back(class_bar(present[i]));
     BarRow gap;
     gap.gap = true;
-    gap.label = "\u2026 " + std::to_string(present.size() - limit) + " classes in between \u2026";
+    gap.label = "\u2026 " + std::to_string(present.size() - 2 * (limit / 2)) + " classes in between \u2026";
     bars.push_back(gap);
     for (size_t i = present.size() - limit / 2; i < present.size(); ++i) bars.push_back(class_bar(present[i]));
   }
@@ -461,9 +576,9 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
         b.label = e.label;
         b.value = 100 * e.mean;
         b.spread = e.runs > 1 ? 100 * e.std : -1;
-        b.annotation = pct(e.mean) + "%" + (e.runs > 1 ? " \u00b1 " + pct(e.std) + " (" + std::to_string(e.runs) + " seeds)" : "");
+        b.annotation = pct(e.mean) + "%" + (e.runs > 1 ? " \u00b1 " + pct(e.std) + " (" + std::to_string(e.runs) + " runs)" : "");
         if (!family_colour.count(e.family)) family_colour[e.family] = family_colour.size();
-        b.colour = palette(family_colour[e.family]);
+        b.colour = palette(method_colour(e.family, family_colour[e.family]));
         rows.push_back(b);
       }
     }
@@ -478,6 +593,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
     for (size_t m = 0; m < set.methods.size(); ++m) {
       Curve cv;
       cv.label = set.methods[m].first;
+      cv.colour = static_cast<int>(method_colour(set.methods[m].first, m));
       for (size_t k = 0; k < set.methods[m].second.size(); ++k) {
         const Entry& e = set.methods[m].second[k];
         cv.x.push_back(static_cast<double>(set.shots[m][k]));
@@ -486,7 +602,10 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
       }
       curves.push_back(std::move(cv));
     }
-    const std::string name = "fewshot_" + safe_name(set.dataset) + (set.name == set.dataset ? "" : "_" + safe_name(set.model)) + ".png";
+    const std::string stem = "fewshot_" + safe_name(set.dataset) + (set.name == set.dataset ? "" : "_" + safe_name(set.model));
+    std::string name = stem + ".png";
+    for (int n = 2; std::find(curve_charts.begin(), curve_charts.end(), name) != curve_charts.end(); ++n)
+      name = stem + "_" + std::to_string(n) + ".png";  // two names that differ only in characters made safe
     add_chart(name, curves_png("Few-shot top-1 accuracy vs shots: " + set.name + " (mean \u00b1 std over seeds)", curves,
                                set.zeroshot >= 0 ? 100 * set.zeroshot : -1,
                                set.zeroshot >= 0 ? "zero-shot " + pct(set.zeroshot) + "%" : ""));
@@ -547,6 +666,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
             " | " + pct(confusions[i].share) + " |\n";
   }
   md += "\nResults: " + std::to_string(results.size()) + " file(s); primary `" + main_source + "`. Charts: `charts/`.\n";
+  for (const auto& note : files.notes) md += "\nNote: " + note + "\n";
   write_file_atomic((tmp / "summary.md").string(), md);
 
   // ---- HTML --------------------------------------------------------------------------------------
@@ -673,7 +793,9 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
     h += "<tr><td><code>" + html_escape(r.source) + "</code></td><td>" + html_escape(r.dataset) + "</td><td>" +
          html_escape(method_label(r)) + (r.fewshot && r.seed ? " seed " + std::to_string(r.seed) : "") +
          "</td><td class=\"n\">" + pct(r.acc1) + "</td></tr>\n";
-  h += "</table>\n</details>\n</main>\n</body>\n</html>\n";
+  h += "</table>\n";
+  for (const auto& note : files.notes) h += "<p>Note: " + html_escape(note) + "</p>\n";
+  h += "</details>\n</main>\n</body>\n</html>\n";
   write_file_atomic((tmp / "report.html").string(), h);
   folder.commit();
   files.html = (fs::path(dir) / "report.html").string();

@@ -109,4 +109,62 @@ expect_stderr "junk.json' is not a clipzs eval results file" "names the file"
 expect_exit 2 "--primary not among the files" -- "$CLIPZS" eval report res_zs.json --primary res_inmap.json --out report4
 expect_exit 2 "--report-with without --report" -- "$CLIPZS" eval --model "$TINY_VIT" --store test \
   --classes "$CFG/classnames.json" --dataset fashion-mnist --out res3.json --report-with res_zs.json
+
+# The report folder is replaced as a whole, so only a new, empty or earlier report folder is taken:
+# refused before anything is evaluated or removed.
+mkdir -p res && cp res_zs.json res/keep.json
+expect_exit 2 "--report DIR that holds other files" -- "$CLIPZS" eval --model "$TINY_VIT" --store test \
+  --classes "$CFG/classnames.json" --dataset fashion-mnist --out zs_elsewhere.json --report res
+expect_stderr "report folder 'res' holds 'res/keep.json', which is not part of a report" "names the file it would remove"
+[ -e res/keep.json ] && [ ! -e zs_elsewhere.json ] && pass "nothing removed, nothing evaluated" || fail "a refused --report touched res/"
+expect_exit 2 "--report over the folder of --out" -- "$CLIPZS" eval --model "$TINY_VIT" --store test \
+  --classes "$CFG/classnames.json" --dataset fashion-mnist --out fresh/zs.json --report fresh
+expect_stderr "'fresh/zs.json' lies in the report folder 'fresh'" "names the results file"
+expect_exit 2 "--report . (the working folder)" -- "$CLIPZS" eval report res_zs.json --out .
+expect_stderr "is the working folder or one above it" "says why"
+expect_exit 2 "eval report --out / " -- "$CLIPZS" eval report res_zs.json --out /
+[ -e res_zs.json ] && [ -d test ] && pass "the working folder is intact" || fail "the working folder lost files"
+expect_exit 2 "eval report over the folder of a results file" -- "$CLIPZS" eval report res/keep.json --out res
+expect_exit 0 "eval report over an earlier report folder" -- "$CLIPZS" eval report res_zs.json --out report2
+[ ! -e report2/charts/methods.png ] && [ -e report2/charts/confusion.png ] && pass "the earlier report was replaced" \
+  || fail "report2 not replaced"
+
+# eval's own options are not silently ignored by its subcommands.
+expect_exit 2 "eval summarize with --out (an eval option)" -- "$CLIPZS" eval summarize res_zs.json --out t.md
+expect_stderr "does not take --out \\(an option of .clipzs eval.\\)" "names the option"
+[ ! -e t.md ] && pass "nothing written" || fail "t.md written"
+expect_exit 2 "eval report with --report-with (an eval option)" -- "$CLIPZS" eval report res_zs.json --out r6 --report-with res_inmap.json
+expect_stderr "does not take --report-with" "names the option"
+expect_exit 2 "--primary that does not exist" -- "$CLIPZS" eval report res_zs.json --primary nowhere.json --out r7
+expect_stderr "nowhere.json" "names the missing file"
+
+# Repeats are counted once; one dataset on two splits, or one model name with two weights, are told apart.
+"$PY" - <<'PYEOF'
+import json
+r = json.load(open("res_tip_2_1.json")); json.dump(r, open("res_tip_2_1_again.json", "w"))
+z = json.load(open("res_zs.json")); z["context"]["split"] = "val"; z["metrics"]["acc1"] = 0.5; json.dump(z, open("res_zs_val.json", "w"))
+z = json.load(open("res_zs.json")); z["pretrained"] = "other-weights"; z["metrics"]["acc1"] = 0.25; json.dump(z, open("res_zs_other.json", "w"))
+bad = json.load(open("res_zs.json")); bad["dataset"] = 7; json.dump(bad, open("res_bad_type.json", "w"))
+PYEOF
+expect_exit 0 "eval report with repeats" -- "$CLIPZS" eval report res_zs.json res_zs.json res_tip_2_1.json res_tip_2_1_again.json \
+  res_tip_2_2.json --out r8
+py_check "a file given twice and a repeated K and seed are counted once, and said so" "
+import json, re
+from statistics import mean, stdev
+md = open('r8/summary.md').read()
+tip = [json.load(open(f))['metrics']['acc1'] for f in ('res_tip_2_1.json', 'res_tip_2_2.json')]
+assert f'| fashion-mnist | tip-adapter K=2 | {100 * mean(tip):.2f} \u00b1 {100 * stdev(tip):.2f} | 2 |' in md, md
+assert re.search(r'\| fashion-mnist \| zeroshot \| [0-9.]+ \| 1 \|', md), md
+assert \"Note: 'res_zs.json' is given more than once\" in md, md
+assert \"Note: 'res_tip_2_1_again.json' repeats tip-adapter K=2 seed 1 of 'res_tip_2_1.json'\" in md, md
+notes = json.loads(open('$WORK/out').read())['report']['notes']; assert len(notes) == 2, notes"
+expect_stderr "repeats tip-adapter K=2 seed 1" "the repeat is logged"
+expect_exit 0 "eval report over two splits and two weights" -- "$CLIPZS" eval report res_zs.json res_zs_val.json res_zs_other.json --out r9
+py_check "splits and weights get bars of their own" "
+md = open('r9/summary.md').read()
+assert '| fashion-mnist (val) | zeroshot | 50.00 | 1 |' in md, md
+assert 'other-weights): zeroshot | 25.00 | 1 |' in md, md
+assert '| fashion-mnist | ' in md, md"
+expect_exit 3 "a results file with a field of the wrong type" -- "$CLIPZS" eval report res_bad_type.json --out r10
+expect_stderr "res_bad_type.json' is not a clipzs eval results file" "names the file"
 finish

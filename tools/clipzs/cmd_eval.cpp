@@ -86,8 +86,20 @@ json write_report(const std::vector<json>& results, const std::vector<std::strin
   ReportOptions options;
   options.title = title;
   const ReportFiles files = write_eval_report(results, sources, primary, dir, options);
+  for (const auto& note : files.notes) spdlog::warn("report: {}", note);
   spdlog::info("report: {} ({} charts), summary {}", files.html, files.charts.size(), files.markdown);
-  return {{"dir", files.dir}, {"html", files.html}, {"markdown", files.markdown}, {"charts", files.charts}};
+  json written = {{"dir", files.dir}, {"html", files.html}, {"markdown", files.markdown}, {"charts", files.charts}};
+  if (!files.notes.empty()) written["notes"] = files.notes;
+  return written;
+}
+
+// `eval summarize` and `eval report` fall through to eval's options for the global ones; an option of
+// eval itself given to them would be ignored silently, so it is refused by name.
+void refuse_eval_options(const CLI::App* eval, const std::string& subcommand) {
+  for (const CLI::Option* opt : eval->get_options())
+    if (opt->count() > 0)
+      throw Error(ErrorKind::kUsage, "`clipzs eval " + subcommand + "` does not take " + opt->get_name() + " (an option of `clipzs eval`)",
+                  "see `clipzs eval " + subcommand + " --help`");
 }
 
 }  // namespace
@@ -115,17 +127,25 @@ void register_eval(CLI::App& app, Action& action) {
   summary->add_option("files", files, "Results JSON files")->required();
   summary->add_option("--csv", csv_out, "CSV output");
   summary->add_option("--markdown", md_out, "Markdown output (default: stdout)");
-  summary->callback([&action] { action = [] { summarize(files, csv_out, md_out); }; });
+  summary->callback([&action, sub] {
+    action = [sub] {
+      refuse_eval_options(sub, "summarize");
+      summarize(files, csv_out, md_out);
+    };
+  });
 
   static std::vector<std::string> report_files;
   static std::string report_out, primary_file;
   CLI::App* report = sub->add_subcommand("report", "One report (HTML, charts, Markdown) from results JSON files, e.g. a sweep's");
   report->add_option("files", report_files, "Results JSON files (clipzs eval --out)")->required()->check(CLI::ExistingFile);
   report->add_option("--out", report_out, "Report folder (replaced as a whole)")->required();
-  report->add_option("--primary", primary_file, "The result whose per-class recall and confusions are drawn (default: the first)");
+  report->add_option("--primary", primary_file, "The result whose per-class recall and confusions are drawn (default: the first)")
+      ->check(CLI::ExistingFile);
   report->add_option("--title", report_title, "Report title (default: dataset, model, method of the primary result)");
-  report->callback([&action] {
-    action = [] {
+  report->callback([&action, sub] {
+    action = [sub] {
+      refuse_eval_options(sub, "report");
+      check_report_folder(report_out, report_files);
       std::vector<json> results;
       size_t primary = 0;
       for (size_t i = 0; i < report_files.size(); ++i) {
@@ -148,6 +168,11 @@ void register_eval(CLI::App& app, Action& action) {
       for (const auto& f : report_with) others.push_back(read_results_file(f));
       if (!report_with.empty() && report_dir.empty())
         throw Error(ErrorKind::kUsage, "--report-with needs --report DIR");
+      if (!report_dir.empty()) {
+        std::vector<std::string> keep{out, o.input, o.store, o.image_store, o.coop_split, o.model, o.state, o.classes, o.templates};
+        keep.insert(keep.end(), report_with.begin(), report_with.end());
+        check_report_folder(report_dir, keep);
+      }
       // This run's results first (the primary), then the --report-with files.
       auto report_with_others = [&others](const json& primary) {
         std::vector<json> results{primary};

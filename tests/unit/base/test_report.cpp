@@ -145,11 +145,47 @@ TEST(Report, RefusesResultsWithoutWhatItDrawsNamingTheFile) {
   bad["confusion_matrix"][1] = json::array({1, 2});
   EXPECT_THROW(write_eval_report({bad}, {"bad.json"}, 0, (dir / "r").string()), Error);
   EXPECT_FALSE(fs::exists(dir / "r")) << "a failed report left a folder behind";
-  // An existing report is replaced as a whole.
+  // An existing report is replaced as a whole (a chart of the earlier one goes with it).
   write_eval_report({make_result("zeroshot", 3, 4)}, {"a.json"}, 0, (dir / "r").string());
-  write_file_atomic((dir / "r" / "stale.txt").string(), "x");
+  write_file_atomic((dir / "r" / "charts" / "old.png").string(), "x");
   write_eval_report({make_result("zeroshot", 3, 4)}, {"a.json"}, 0, (dir / "r").string());
-  EXPECT_FALSE(fs::exists(dir / "r" / "stale.txt"));
+  EXPECT_FALSE(fs::exists(dir / "r" / "charts" / "old.png"));
   EXPECT_TRUE(fs::exists(dir / "r" / "report.html"));
+  fs::remove_all(dir);
+}
+
+TEST(Report, OnlyReplacesAFolderThatHoldsNothingButAReport) {
+  const fs::path dir = test_support::fresh_temp_dir("report_folder");
+  const std::string r = (dir / "r").string();
+  auto refused = [](const std::string& folder, const std::vector<std::string>& keep, const std::string& needle) {
+    try {
+      check_report_folder(folder, keep);
+      ADD_FAILURE() << "'" << folder << "' was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  EXPECT_NO_THROW(check_report_folder(r));  // new
+  fs::create_directories(r);
+  EXPECT_NO_THROW(check_report_folder(r));  // empty
+  write_eval_report({make_result("zeroshot", 3, 4)}, {"a.json"}, 0, r);
+  EXPECT_NO_THROW(check_report_folder(r + "/"));  // an earlier report
+  write_file_atomic(r + "/notes.txt", "mine");
+  refused(r, {}, "notes.txt");
+  EXPECT_THROW(write_eval_report({make_result("zeroshot", 3, 4)}, {"a.json"}, 0, r), Error);
+  EXPECT_TRUE(fs::exists(r + "/notes.txt")) << "a refused report removed a file";
+  fs::remove(r + "/notes.txt");
+  fs::create_directories(r + "/charts/sub");
+  refused(r, {}, "sub");
+  fs::remove_all(r + "/charts/sub");
+  refused(r, {r + "/results.json"}, "results.json");       // the results file would go inside
+  refused(r, {(dir / "x" / ".." / "r" / "in.json").string()}, "in.json");  // however it is spelled
+  EXPECT_NO_THROW(check_report_folder(r, {(dir / "rr" / "a.json").string()}));  // a sibling with a longer name
+  refused(fs::current_path().string(), {}, "working folder");
+  refused("/", {}, "working folder");
+  refused("", {}, "empty");
+  write_file_atomic((dir / "file").string(), "x");
+  refused((dir / "file").string(), {}, "not a folder");
   fs::remove_all(dir);
 }
