@@ -143,7 +143,7 @@ std::string captions_fingerprint(const std::vector<std::string>& captions);
 // removed first, so a half-replaced bank never looks complete).
 // Sharded (images.shard_count > 1): the pairs are partitioned in steps of lcm(image batch, caption
 // batch) rows, both stores hold the shard's rows, and bank.json says "shard" {index, count, first_row,
-// rows, total_rows}; `merge_banks` (store.hpp) puts the shards back together.
+// rows, total_rows}; `merge_banks` (bank.hpp) puts the shards back together.
 struct EmbedPairsOptions {
   EmbedImagesOptions images;          // open_mode, cancel and the shard are taken from here for both stages
   EmbedCaptionsOptions captions;

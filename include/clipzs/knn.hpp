@@ -52,7 +52,8 @@ struct KnnOptions {
   // only the rows a rigorous error bound cannot rule out (same result, ~2x faster). Used only where the
   // CPU has native bf16 dot products (AVX512-BF16) and blocks are large enough; false: fp32 products.
   bool bf16_screen = true;
-  // Units: (query block group x bank chunk) tiles. CPU: called from the worker threads, one at a time.
+  // Units: (query block group x bank chunk) tiles; CUDA: (query block x bank chunk) tiles. CPU: called
+  // from the worker threads, one at a time (under the work queue's lock: keep it short).
   ProgressCallback progress;
 };
 

@@ -14,6 +14,7 @@ struct Progress {
   int64_t errors = 0;   // rows with status "error" in this run (embedding runs)
   double elapsed_s = 0; // since this run started
   int64_t done_this_run = 0;
+  const char* stage = nullptr;  // a call of several stages names each (embed_pairs: "images", "captions")
 };
 using ProgressCallback = std::function<void(const Progress&)>;
 

@@ -22,7 +22,7 @@ for ((g = 0; g < GPUS; g++)); do
   shards+=("$shard")
   # Each process sees one GPU (its cuda:0), so no process touches another's memory.
   CUDA_VISIBLE_DEVICES=$g "$CLIPZS" embed "$EMBED" --model "$BUNDLE" --input "$INPUT" --out "$shard" \
-    --shard "$g/$GPUS" --device "${DEVICE:-cuda}" --workers "$THREADS" --no-progress --resume "$@" \
+    --shard "$g/$GPUS" --device "${DEVICE:-cuda}" --workers "$THREADS" --resume "$@" \
     > "$shard.log.json" 2> "$shard.log" &
   pids+=($!)
 done

@@ -175,6 +175,12 @@ InMaPResult run_inmap(const Matrix& features, const Matrix& text_proxies, const 
       still = (w - before).abs().max().item<double>() < o.fast_tolerance ? still + 1 : 0;
       if (still >= kStillSteps) {
         result.stopped_early_at = it + 1;
+        if (o.progress) {  // the stage is complete: say so, at the steps it took
+          Progress p;
+          p.done = p.done_this_run = p.total = it + 1;
+          p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          o.progress(p);
+        }
         break;
       }
     }

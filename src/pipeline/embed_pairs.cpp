@@ -19,12 +19,23 @@ json complete_store_matching(const std::string& dir, const json& expected) {
   if (!fs::exists(manifest)) return nullptr;
   json m = json::parse(read_file(manifest.string()), nullptr, false);
   const json run = m.is_object() ? m.value("run", json::object()) : json::object();
-  bool same = true;
   // A null expected value means "absent" (an unsharded run must not keep a shard's store).
-  for (const auto& [key, value] : expected.items()) same = same && run.value(key, json()) == value;
-  if (same) return m;
-  throw Error(ErrorKind::kOutput, "'" + dir + "' holds a complete store of other pairs or another model",
-              "pass --overwrite to make the bank again, or choose another --out");
+  for (const auto& [key, value] : expected.items())
+    if (run.value(key, json()) != value)
+      throw Error(ErrorKind::kOutput, "'" + dir + "' holds a complete store of another run (" + key + ": " +
+                                          run.value(key, json()).dump() + " there, " + value.dump() + " here)",
+                  "pass --overwrite to make the bank again, or choose another --out");
+  return m;
+}
+
+// `progress` with the stage named, so that a caller tells the two stages apart.
+ProgressCallback in_stage(const ProgressCallback& progress, const char* stage) {
+  if (!progress) return {};
+  return [progress, stage](const Progress& p) {
+    Progress named = p;
+    named.stage = stage;
+    progress(named);
+  };
 }
 
 }  // namespace
@@ -37,6 +48,9 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
   const fs::path info_path = bank / "bank.json";
   const int64_t total = static_cast<int64_t>(listing.pairs.size());
   const bool sharded = options.images.shard_count > 1;
+  if (options.images.batch_size < 1 || options.captions.batch_size < 1)
+    throw Error(ErrorKind::kUsage, "embed pairs: batch sizes must be at least 1 (images " + std::to_string(options.images.batch_size) +
+                                       ", captions " + std::to_string(options.captions.batch_size) + ")");
   // Both stores split in the same steps, each a whole number of image batches and of caption batches,
   // so that every shard runs the batches the unsharded run would and merges back byte for byte.
   const int64_t shard_unit = std::lcm<int64_t>(options.images.batch_size, options.captions.batch_size);
@@ -112,7 +126,7 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
   } else {
     EmbedImagesOptions image_options = options.images;
     image_options.shard_unit = shard_unit;
-    summary.images = embed_images(model, images, images_dir, image_options, progress);
+    summary.images = embed_images(model, images, images_dir, image_options, in_stage(progress, "images"));
   }
   const bool keep_captions =
       mode.resume && !mode.overwrite && !complete_store_matching(captions_dir, captions_identity).is_null();
@@ -126,9 +140,12 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
     caption_options.shard_index = options.images.shard_index;
     caption_options.shard_count = options.images.shard_count;
     caption_options.shard_unit = shard_unit;
-    summary.captions = embed_captions(model, tokenizer, captions, captions_dir, caption_options, progress, caption_records);
+    summary.captions =
+        embed_captions(model, tokenizer, captions, captions_dir, caption_options, in_stage(progress, "captions"), caption_records);
   }
 
+  // A --resume of a bank finished before keeps it as it is, bank.json (and its time) included.
+  if (finished_before && !kept_images.is_null() && keep_captions) return summary;
   json info = {{"kind", "bank"},
                {"format_version", 1},
                {"rows", summary.rows},

@@ -461,6 +461,8 @@ KnnResult exact_knn_cuda(const float* queries, int64_t nq, const BankView& bank,
       torch::from_blob(const_cast<float*>(queries), {nq, d}, torch::kFloat).to(device);
   Heaps heaps(nq, cap);
   std::vector<float> thr(static_cast<size_t>(qb));
+  const int64_t query_blocks = (nq + qb - 1) / qb;
+  const auto knn_start = std::chrono::steady_clock::now();
   for (int64_t c0 = 0; c0 < rows; c0 += chunk) {
     check_cancel(o);
     const int64_t n = std::min(chunk, rows - c0);
@@ -479,6 +481,13 @@ KnnResult exact_knn_cuda(const float* queries, int64_t nq, const BankView& bank,
       const int64_t* w = where.data_ptr<int64_t>();
       const float* v = values.data_ptr<float>();
       for (int64_t e = 0; e < values.size(0); ++e) heaps.at(q0 + w[2 * e]).push(v[e], c0 + w[2 * e + 1]);
+    }
+    if (o.progress) {  // the .cpu() copies above synchronised: the chunk is done
+      Progress p;
+      p.done = p.done_this_run = (c0 / chunk + 1) * query_blocks;
+      p.total = (rows + chunk - 1) / chunk * query_blocks;
+      p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - knn_start).count();
+      o.progress(p);
     }
   }
   KnnResult result = empty_result(nq, o.k);

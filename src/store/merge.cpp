@@ -48,9 +48,9 @@ ShardInfo read_shard_manifest(const std::string& dir) {
   return s;
 }
 
-}  // namespace
-
-json merge_stores(const std::vector<std::string>& shard_dirs, const std::string& out_dir, const OpenMode& mode) {
+// The shards' manifests, sorted by index, after every check that needs no embeddings read: one run, one
+// shard count, each shard once, none missing, rows adding up.
+std::vector<ShardInfo> checked_shards(const std::vector<std::string>& shard_dirs) {
   if (shard_dirs.empty()) throw Error(ErrorKind::kUsage, "no shards to merge");
   std::vector<ShardInfo> shards;
   for (const auto& dir : shard_dirs) shards.push_back(read_shard_manifest(dir));
@@ -96,15 +96,24 @@ json merge_stores(const std::vector<std::string>& shard_dirs, const std::string&
   if (expected_first != first.total_rows)
     throw Error(ErrorKind::kInput, "the shards hold " + std::to_string(expected_first) + " rows, the run has " +
                                        std::to_string(first.total_rows));
+  return shards;
+}
+
+json merge_checked(const std::vector<ShardInfo>& shards, const std::string& out_dir, const OpenMode& mode) {
+  const ShardInfo& first = shards.front();
 
   const int64_t dim = store_detail::json_count(first.manifest, "dim", first.dir + "/manifest.json");
   const StoreDType dtype = parse_store_dtype(first.manifest.at("dtype").get<std::string>());
   StoreWriter writer = StoreWriter::open(out_dir, first.run, first.total_rows, dim, dtype, mode);
   if (writer.rows_done() != 0) throw Error(ErrorKind::kUsage, "merge does not resume", "pass --overwrite");
+  int64_t truncated = 0;
   for (const auto& s : shards) {
     Store store = read_store(s.dir, true, true);  // hashes checked: a damaged shard is refused here
     std::vector<json> records = std::move(store.records);
-    for (size_t i = 0; i < records.size(); ++i) records[i]["index"] = s.first_row + static_cast<int64_t>(i);
+    for (size_t i = 0; i < records.size(); ++i) {
+      records[i]["index"] = s.first_row + static_cast<int64_t>(i);
+      if (records[i].value("truncated", false)) ++truncated;
+    }
     writer.append(store.embeddings.data(), records);
   }
   // The unsharded run's manifest: the shard's, less what finish() writes and the shard section, with the
@@ -121,7 +130,15 @@ json merge_stores(const std::vector<std::string>& shard_dirs, const std::string&
     for (const auto& s : shards) sum += s.manifest.value(key, int64_t{0});
     value = sum;
   }
+  // A resumed shard counted only its own run's truncations; the records say it of every row.
+  if (manifest.contains("truncated_captions_this_run")) manifest["truncated_captions_this_run"] = truncated;
   return writer.finish(manifest);
+}
+
+}  // namespace
+
+json merge_stores(const std::vector<std::string>& shard_dirs, const std::string& out_dir, const OpenMode& mode) {
+  return merge_checked(checked_shards(shard_dirs), out_dir, mode);
 }
 
 json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& out_dir, const OpenMode& mode) {
@@ -140,14 +157,20 @@ json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& 
                   "merge the banks written by `clipzs embed pairs --shard i/N`");
     infos.push_back(std::move(info));
   }
-  auto run_of = [](json info) {
-    for (const char* key : {"shard", "rows", "unreadable_images", "created", "clipzs_version"}) info.erase(key);
-    return info;
+  // What makes two shards one run. Paths (the bundle's folder, the input as typed) are left out: shards
+  // of one run may be made on nodes that mount things elsewhere; the hashes say what matters.
+  auto field = [](const json& info, const std::string& key) {
+    if (key == "bundle.sha256" || key == "bundle.name")
+      return info.value("bundle", json::object()).value(key.substr(7), json());
+    return info.value(key, json());
   };
   for (size_t i = 1; i < infos.size(); ++i)
-    if (run_of(infos[i]) != run_of(infos[0]))
-      throw Error(ErrorKind::kInput, "'" + shard_dirs[i] + "' and '" + shard_dirs[0] + "' are shards of different bank runs",
-                  "merge shards made from one pair list, one bundle and one caption template");
+    for (const std::string key : {"kind", "format_version", "dim", "bundle.name", "bundle.sha256", "pairs_sha256", "caption_template",
+                                  "skipped_pairs"})
+      if (field(infos[i], key) != field(infos[0], key))
+        throw Error(ErrorKind::kInput, "'" + shard_dirs[i] + "' and '" + shard_dirs[0] + "' are shards of different bank runs (" + key +
+                                           ": " + field(infos[i], key).dump() + " vs " + field(infos[0], key).dump() + ")",
+                    "merge shards made from one pair list, one bundle and one caption template");
 
   const fs::path out(out_dir);
   const fs::path info_path = out / "bank.json";
@@ -161,8 +184,10 @@ json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& 
     image_shards.push_back((fs::path(dir) / "images").string());
     caption_shards.push_back((fs::path(dir) / "captions").string());
   }
-  const json images = merge_stores(image_shards, (out / "images").string(), mode);
-  const json captions = merge_stores(caption_shards, (out / "captions").string(), mode);
+  // Both halves checked before either is written.
+  const std::vector<ShardInfo> image_info = checked_shards(image_shards), caption_info = checked_shards(caption_shards);
+  const json images = merge_checked(image_info, (out / "images").string(), mode);
+  const json captions = merge_checked(caption_info, (out / "captions").string(), mode);
   json info = infos[0];
   info.erase("shard");
   info["rows"] = images.at("rows");

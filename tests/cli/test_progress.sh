@@ -58,4 +58,23 @@ expect_exit 0 "adapt inmap reports its steps" -- "$CLIPZS" adapt inmap --images 
   --no-ablation --out "$WORK/state" --progress-every 0.001
 grep -qE "inmap: 300/300 steps done in" "$WORK/err" && pass "inmap completion line" || fail "no inmap progress line"
 grep -qE "inmap: [0-9]+/300 steps \([0-9.]+%\)" "$WORK/err" && pass "inmap periodic lines" || fail "no periodic inmap line"
+expect_exit 0 "adapt inmap --fast (stops early)" -- "$CLIPZS" adapt inmap --images "$WORK/s1" --text "$WORK/txt" --iters 5000 \
+  --fast --no-ablation --out "$WORK/state_fast"
+py_check "an early stop still ends with one completion line, at the steps taken" "
+import json, re
+done = re.findall(r'inmap: (\d+)/(\d+) steps done in', open('$WORK/err').read())
+steps = json.load(open('$WORK/state_fast/state.json'))['steps_taken']
+assert len(done) == 1 and done[0][0] == done[0][1] == str(steps), (done, steps)"
+
+# embed pairs: two stages, each named, each with its completion line (one batch each here).
+"$PY" -c "
+import csv
+rows = [l.strip() for l in open('$WORK/list.txt')]
+with open('$WORK/pairs.csv', 'w', newline='') as f:
+    w = csv.writer(f); w.writerow(['image', 'caption'])
+    for i, p in enumerate(rows): w.writerow([p, f'photo {i}'])"
+expect_exit 0 "embed pairs, one batch per stage" -- "$CLIPZS" embed pairs --model "$TINY_VIT" --input "$WORK/pairs.csv" \
+  --batch-size 32 --threads 1 --out "$WORK/bank"
+grep -qE "pairs images: 18/18 rows done in" "$WORK/err" && grep -qE "pairs captions: 18/18 rows done in" "$WORK/err" \
+  && pass "both stages named and completed" || { fail "pairs stage lines"; cat "$WORK/err" >&2; }
 finish

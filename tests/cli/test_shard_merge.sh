@@ -111,21 +111,48 @@ expect_exit 0 "the killed pair shard resumes" -- "$CLIPZS" "${pargs[@]}" --threa
 for f in images/embeddings.npy images/rows.jsonl captions/embeddings.npy captions/rows.jsonl; do
   cmp -s "$WORK/b1/$f" "$WORK/bk/$f" && pass "resumed pair shard: $f identical" || fail "resumed pair shard: $f differs"
 done
+CLIPZS_TEST_KILL_IN_STAGE=captions CLIPZS_TEST_KILL_AFTER_ROWS=6 "$CLIPZS" "${pargs[@]}" --threads 1 --shard 1/3 --out "$WORK/bc" \
+  >/dev/null 2>&1
+[ $? -eq 137 ] && [ -e "$WORK/bc/images/manifest.json" ] && [ ! -e "$WORK/bc/captions/manifest.json" ] && [ ! -e "$WORK/bc/bank.json" ] \
+  && pass "a pair shard killed in its caption stage: images complete, captions and bank not" || fail "kill in the caption stage"
+expect_exit 0 "the pair shard killed in its caption stage resumes" -- "$CLIPZS" "${pargs[@]}" --threads 1 --shard 1/3 --resume \
+  --out "$WORK/bc"
+for f in images/embeddings.npy images/rows.jsonl captions/embeddings.npy captions/rows.jsonl; do
+  cmp -s "$WORK/b1/$f" "$WORK/bc/$f" && pass "caption-stage resume: $f identical" || fail "caption-stage resume: $f differs"
+done
+# The over-long caption (pair 17) was embedded before the kill: the resumed run did not count it, the
+# merge counts it from the records.
+expect_exit 0 "merge with the shard resumed in its caption stage" -- "$CLIPZS" merge "$WORK/b0" "$WORK/bc" "$WORK/b2" --out "$WORK/bmc"
+py_check "the merged count of truncated captions comes from the records, not the resumed run's count" "
+import json
+assert json.load(open('$WORK/bc/captions/manifest.json'))['truncated_captions_this_run'] == 0
+assert json.load(open('$WORK/bmc/captions/manifest.json'))['truncated_captions_this_run'] == 1"
 expect_exit 5 "--resume into a bank of another shard is refused" -- "$CLIPZS" "${pargs[@]}" --shard 2/3 --resume --out "$WORK/bk"
 expect_stderr "already holds a complete bank of shard 1/3 \(rows 12\+12\)" "names the shard it holds"
+before=$(find "$WORK/b1" -type f -printf '%P %s %T@\n' | sort | sha256sum)
 expect_exit 0 "a finished pair shard rerun with --resume is a no-op" -- "$CLIPZS" "${pargs[@]}" --shard 1/3 --resume --out "$WORK/b1"
+[ "$before" = "$(find "$WORK/b1" -type f -printf '%P %s %T@\n' | sort | sha256sum)" ] \
+  && pass "the no-op resume left every file of the shard untouched" || fail "the no-op resume rewrote files"
 expect_exit 3 "a missing bank shard is refused" -- "$CLIPZS" merge "$WORK/b0" "$WORK/b2" --out "$WORK/bm2"
 expect_stderr "shards missing: 1 of 3" "names the missing bank shard"
 expect_exit 0 "a pair shard with another caption template" -- "$CLIPZS" "${pargs[@]}" --caption-template "a photo: {}" \
   --shard 1/3 --out "$WORK/bother"
 expect_exit 3 "bank shards of different runs are refused" -- "$CLIPZS" merge "$WORK/b0" "$WORK/bother" "$WORK/b2" --out "$WORK/bm3"
-expect_stderr "different bank runs" "says the bank shards come from different runs"
+expect_stderr "different bank runs \\(caption_template: " "says the bank shards come from different runs, and in what"
+# The same bundle at another path (another node's mount) makes the same run.
+cp -r "$TINY_VIT" "$WORK/bundle_elsewhere"
+expect_exit 0 "a pair shard made with the bundle at another path" -- "$CLIPZS" embed pairs --model "$WORK/bundle_elsewhere" \
+  --input "$WORK/pairs.csv" --batch-size 4 --caption-batch-size 6 --no-progress --threads 1 --shard 1/3 --out "$WORK/bmoved"
+expect_exit 0 "merges with the other shards" -- "$CLIPZS" merge "$WORK/b0" "$WORK/bmoved" "$WORK/b2" --out "$WORK/bm5"
+cmp -s "$WORK/bank/captions/embeddings.npy" "$WORK/bm5/captions/embeddings.npy" && pass "to the unsharded bank" || fail "bm5 differs"
 expect_exit 3 "an unsharded bank is not a shard" -- "$CLIPZS" merge "$WORK/bank" --out "$WORK/bm4"
 
 # The cluster retrieval flow: train one IVF quantizer, fill a copy per bank shard (ids = global rows,
 # from the shard's first_row), merge the indexes; X-MoRe over the merged bank and index retrieves what
 # it does over the unsharded bank with an index filled from the same quantizer.
-if "$CLIPZS" index build --bank "$WORK/bank" --type ivf-flat --nlist 2 --train-only --out "$WORK/trained.faiss" >/dev/null 2>"$WORK/err"; then
+"$CLIPZS" index build --bank "$WORK/bank" --type ivf-flat --nlist 2 --train-only --out "$WORK/trained.faiss" >/dev/null 2>"$WORK/err"
+train_rc=$?
+if [ $train_rc -eq 0 ]; then
   for i in 0 1 2; do
     expect_exit 0 "index shard $i from the trained quantizer" -- "$CLIPZS" index build --bank "$WORK/b$i" --type ivf-flat \
       --trained "$WORK/trained.faiss" --out "$WORK/idx$i.faiss" --threads 1
@@ -146,7 +173,9 @@ import numpy as np
 for f in ('captions.npy', 'predictions.npy'):
     a = np.load('$WORK/xm_bank/' + f); b = np.load('$WORK/xm_bm/' + f); assert (a == b).all(), f
 assert (np.load('$WORK/xm_bm/captions.npy') >= 0).sum() > 0"
-else
+elif [ $train_rc -eq 6 ]; then  # exit 6: this build cannot (no FAISS); any other failure is a failure
   echo "note: this clipzs has no FAISS index support; the sharded index flow is skipped" >&2
+else
+  fail "training the IVF quantizer exited $train_rc: $(cat "$WORK/err")"
 fi
 finish

@@ -43,8 +43,14 @@ done
 expect_exit 0 "merge the bank shards" -- "$CLIPZS" merge "$WORK"/pb.shard-*-of-2 --out "$WORK/pb"
 cmp -s "$WORK/bank/images/embeddings.npy" "$WORK/pb/images/embeddings.npy" && \
   cmp -s "$WORK/bank/captions/embeddings.npy" "$WORK/pb/captions/embeddings.npy" && \
-  cmp -s "$WORK/bank/captions/rows.jsonl" "$WORK/pb/captions/rows.jsonl" \
+  cmp -s "$WORK/bank/captions/rows.jsonl" "$WORK/pb/captions/rows.jsonl" && \
+  cmp -s "$WORK/bank/images/rows.jsonl" "$WORK/pb/images/rows.jsonl" \
   && pass "merged array bank equals the unsharded bank" || fail "merged array bank differs"
+py_check "merged bank.json equals the unsharded one apart from when it was written" "
+import json
+a, b = (json.load(open(f'$WORK/{d}/bank.json')) for d in ('bank', 'pb'))
+for k in ('created',): a.pop(k); b.pop(k)
+assert a == b, (a, b)"
 expect_exit 2 "EMBED=texts is refused" -- env EMBED=texts SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=2 CLIPZS="$CLIPZS" \
   bash "$SB" "$TINY_VIT" "$WORK/pairs.csv" "$WORK/px"
 finish

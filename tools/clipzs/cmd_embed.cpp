@@ -34,7 +34,7 @@ void add_common(CLI::App* sub, CommonOptions& o) {
   sub->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16 (CPU/GPU) or fp16 (GPU)")->capture_default_str();
   sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)")->capture_default_str();
-  sub->add_option("--batch-size", o.batch_size, "Rows per forward");
+  sub->add_option("--batch-size", o.batch_size, "Rows per forward")->check(CLI::NonNegativeNumber);
   sub->add_flag("--resume", o.resume, "Continue an interrupted run into the same --out");
   sub->add_flag("--overwrite", o.overwrite, "Replace an existing store in --out");
   sub->add_flag("--no-progress", o.no_progress, "No progress line on stderr");
@@ -48,14 +48,17 @@ ClipModel load_model(const CommonOptions& o, bool image, bool text, BundleInfo& 
 }
 
 // Test hook for the crash-resume CLI test: CLIPZS_TEST_KILL_AFTER_ROWS=N sends SIGKILL to this process
-// once N rows of this run are stored, exactly like an external `kill -9` at that moment.
+// once N rows of this run are stored, exactly like an external `kill -9` at that moment; with
+// CLIPZS_TEST_KILL_IN_STAGE=S (embed pairs: images, captions) only rows of that stage count.
 ProgressCallback with_kill_hook(ProgressCallback progress) {
   const char* env = std::getenv("CLIPZS_TEST_KILL_AFTER_ROWS");
   if (!env) return progress;
   const long long limit = std::atoll(env);
-  return [progress, limit](const Progress& p) {
+  const char* stage_env = std::getenv("CLIPZS_TEST_KILL_IN_STAGE");
+  const std::string stage = stage_env ? stage_env : "";
+  return [progress, limit, stage](const Progress& p) {
     if (progress) progress(p);
-    if (p.done_this_run >= limit) std::raise(SIGKILL);
+    if (p.done_this_run >= limit && (stage.empty() || (p.stage && stage == p.stage))) std::raise(SIGKILL);
   };
 }
 
@@ -128,7 +131,8 @@ void register_embed(CLI::App& app, Action& action) {
   pairs->add_option("--on-error", pairs_on_error, "Bad image: 'record' keeps the pair out of retrieval; 'fail' stops (exit 3)")->capture_default_str();
   pairs->add_option("--store-dtype", po.store_dtype, "float16 (default) or float32");
   pairs->add_option("--max-pixels", pairs_max_pixels, "Refuse images of more pixels than this, from their header")->capture_default_str();
-  pairs->add_option("--caption-batch-size", caption_batch_size, "Captions per text forward (default: --batch-size when given, else 256)");
+  pairs->add_option("--caption-batch-size", caption_batch_size, "Captions per text forward (default: --batch-size when given, else 256)")
+      ->check(CLI::NonNegativeNumber);
   pairs->add_option("--shard", pairs_shard, "Embed shard i of N of the pairs (i/N, 0-based; one bank per shard, then `clipzs merge`)");
   pairs->callback([&action] {
     action = [] {

@@ -2,6 +2,7 @@
 // or bank.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "clipzs/bank.hpp"
@@ -20,7 +21,14 @@ void register_merge(CLI::App& app, Action& action) {
   merge->add_flag("--overwrite", overwrite, "Replace an existing store or bank in --out");
   merge->callback([&action] {
     action = [] {
-      if (std::filesystem::exists(std::filesystem::path(shards.front()) / "bank.json")) {
+      // Banks if any shard is one, complete (bank.json) or not (images/ and captions/): an unfinished bank
+      // shard is then refused as such, with the resume hint, rather than as a store without a manifest.
+      namespace fs = std::filesystem;
+      const bool banks = std::any_of(shards.begin(), shards.end(), [](const std::string& dir) {
+        return fs::exists(fs::path(dir) / "bank.json") ||
+               (fs::is_directory(fs::path(dir) / "images") && fs::is_directory(fs::path(dir) / "captions"));
+      });
+      if (banks) {
         const nlohmann::json info = merge_banks(shards, out, OpenMode{false, overwrite});
         spdlog::info("merged {} bank shards into {} ({} pairs)", shards.size(), out, info.value("rows", 0));
         print_summary({{"command", "merge"}, {"bank", out}, {"shards", shards.size()}, {"rows", info["rows"]},

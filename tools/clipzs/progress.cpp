@@ -34,11 +34,11 @@ class LineClearingSink : public spdlog::sinks::base_sink<std::mutex> {
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
-    {
-      std::lock_guard<std::mutex> lock(g_stderr_mutex);
-      if (g_line_open) std::fputs("\r\x1b[K", stderr);
-      g_line_open = false;
-    }
+    // Held across the write: a progress redraw from another thread cannot land between the clearing
+    // and the log line. (Nothing logs while holding g_stderr_mutex, so the lock order is fixed.)
+    std::lock_guard<std::mutex> lock(g_stderr_mutex);
+    if (g_line_open) std::fputs("\r\x1b[K", stderr);
+    g_line_open = false;
     inner_->log(msg);
   }
   void flush_() override { inner_->flush(); }
@@ -77,7 +77,8 @@ Line measure(const Progress& p) {
 }
 
 struct State {
-  std::string what, unit;
+  std::string base, what, unit;  // what: base, and the stage when the call names one
+  std::string stage;
   bool terminal = false;
   int64_t last_done = -1, last_total = -1;
   std::chrono::steady_clock::time_point last_draw{}, last_log = std::chrono::steady_clock::now();
@@ -130,16 +131,21 @@ void configure_progress(bool quiet, double log_every_s) {
 ProgressCallback make_progress(const std::string& what, const std::string& unit, bool disabled) {
   if (disabled || g_settings.quiet) return {};
   auto state = std::make_shared<State>();
-  state->what = what;
+  state->base = state->what = what;
   state->unit = unit;
   state->terminal = ::isatty(STDERR_FILENO) != 0;
   return [state](const Progress& p) {
     State& s = *state;
     // A new stage (embed pairs: images, then captions) starts over: keep the finished stage's line.
-    if ((p.total != s.last_total || p.done < s.last_done) && s.last_total >= 0) {
+    // (A total that changes within a stage, e.g. InMaP --fast stopping early, is the same stage.)
+    const std::string stage = p.stage ? p.stage : "";
+    if ((stage != s.stage || p.done < s.last_done) && s.last_total >= 0) {
       if (s.terminal) finish_progress();
       s.last_log = std::chrono::steady_clock::now();
+      s.last_done = s.last_total = -1;
     }
+    s.stage = stage;
+    s.what = stage.empty() ? s.base : s.base + " " + stage;
     const bool complete = p.done >= p.total;
     const bool first_complete = complete && !(s.last_done == p.done && s.last_total == p.total);
     s.last_done = p.done;
