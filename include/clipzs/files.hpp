@@ -22,13 +22,21 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // Temp name used by write_file_atomic and friends for `path`.
 std::string temp_path_for(const std::string& path);
 
-// A folder written as a whole (method states): files go into temp(), a fresh sibling "<dir>.tmp-PID",
-// and commit() replaces `dir` (and whatever was there) with it. Destroyed without commit() (an error,
-// an interrupt), it removes the temporary folder, so `dir` never holds a half-written result. A trailing
-// '/' in `dir` is ignored. File-system failures throw Error(kOutput) naming the folder.
+// A folder written as a whole (method states, reports): files go into temp(), a fresh sibling
+// "<dir>.tmp-PID", and commit() replaces `dir` (and whatever was there) with it. Destroyed without
+// commit() (an error, an interrupt), it removes the temporary folder, so `dir` never holds a
+// half-written result. `dir` is taken lexically normalised ("a/./b/" is "a/b", "x/../a" is "a").
+// Because commit() deletes what is at `dir`, the constructor refuses (Error(kUsage), naming it) a `dir`
+// that is '/', the working folder or one above it, a symbolic link, or, when `marker` is given, an
+// existing non-empty folder without that file (not something this kind of writer made). File-system
+// failures throw Error(kOutput) naming the folder.
+// The checks of FolderWriter's constructor on their own (callers run them before long work); returns
+// `dir` as FolderWriter takes it.
+std::string check_replaceable_folder(const std::string& dir, const std::string& marker = {});
+
 class FolderWriter {
  public:
-  explicit FolderWriter(const std::string& dir);
+  explicit FolderWriter(const std::string& dir, const std::string& marker = {});
   ~FolderWriter();
   FolderWriter(const FolderWriter&) = delete;
   FolderWriter& operator=(const FolderWriter&) = delete;

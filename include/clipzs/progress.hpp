@@ -14,7 +14,9 @@ struct Progress {
   int64_t errors = 0;   // rows with status "error" in this run (embedding runs)
   double elapsed_s = 0; // since this run started
   int64_t done_this_run = 0;
-  const char* stage = nullptr;  // a call of several stages names each (embed_pairs: "images", "captions")
+  // A call of several stages names each (embed_pairs: "images", "captions"); a string that lives as
+  // long as the program (a literal), so that a callback may keep the pointer.
+  const char* stage = nullptr;
 };
 using ProgressCallback = std::function<void(const Progress&)>;
 

@@ -6,10 +6,11 @@
 //                     confusions named, method comparison, few-shot accuracy vs K, the run's context
 //   DIR/summary.md    the same figures as Markdown tables, for CI job logs
 //   DIR/charts/*.png  the charts on their own (per_class_recall.png, recall_sorted.png when there are
-//                     more classes than fit one chart, confusion.png, methods.png, fewshot_<dataset>.png)
+//                     more classes than fit one chart, confusion.png, methods.png, and per dataset (and
+//                     model, when several) fewshot_<dataset>[_<model>].png)
 // DIR is written as a whole: into a temporary sibling, renamed into place last (FolderWriter). Because
 // that replaces DIR, DIR must be new, empty, or a previous report (report.html, summary.md, charts/*.png
-// and nothing else); `check_report_folder` says so before any work is done.
+// and nothing else), and not a symbolic link; `check_report_folder` says so before any work is done.
 //
 // The "primary" result gives the per-class and confusion charts and the context; every result takes
 // part in the method comparison (per dataset: one bar per method; few-shot methods at their largest K,

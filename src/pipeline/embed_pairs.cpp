@@ -132,7 +132,7 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
       mode.resume && !mode.overwrite && !complete_store_matching(captions_dir, captions_identity).is_null();
   if (keep_captions) {
     summary.captions.store = captions_dir;
-    summary.captions.rows = summary.captions.resumed_rows = summary.rows;
+    summary.captions.rows = summary.captions.resumed_rows = summary.captions.ok = summary.rows;
   } else {
     EmbedCaptionsOptions caption_options = options.captions;
     caption_options.open_mode = mode;

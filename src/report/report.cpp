@@ -77,6 +77,12 @@ Run read_run(const json& r, const std::string& source) {
   }
   run.evaluated = r.value("counts", json::object()).value("evaluated", int64_t{0});
   run.compare = r.value("compare", json::object());
+  if (!run.compare.is_object())
+    throw Error(ErrorKind::kInput, "'" + source + "': \"compare\" is not an object", "pass results JSON files written by `clipzs eval --out`");
+  for (const auto& [variant, m] : run.compare.items())
+    if (m.is_object() && m.contains("acc1") && !m["acc1"].is_number())
+      throw Error(ErrorKind::kInput, "'" + source + "': compare." + variant + ".acc1 is not a number",
+                  "pass results JSON files written by `clipzs eval --out`");
   return run;
 }
 
@@ -145,11 +151,12 @@ std::vector<Run> distinct_runs(const std::vector<Run>& runs, size_t primary, std
   std::vector<Run> out;
   for (size_t i = 0; i < runs.size(); ++i)
     if (i == primary || keep(runs[i])) out.push_back(runs[i]);
-  // Disambiguating names: "<dataset> (<split>)", "<model> (<weights>)" where one name has several.
+  // Disambiguating names: "<dataset> (<split>)", "<model> (<weights>)" where one name has several
+  // (named ones: a result that names none, e.g. zero-shot over a store, joins the others).
   std::map<std::string, std::set<std::string>> splits, weights;
   for (const auto& r : out) {
-    splits[r.dataset].insert(r.split);
-    weights[r.model].insert(r.pretrained);
+    if (!r.split.empty()) splits[r.dataset].insert(r.split);
+    if (!r.pretrained.empty()) weights[r.model].insert(r.pretrained);
   }
   for (auto& r : out) {
     if (splits[r.dataset].size() > 1 && !r.split.empty()) r.dataset += " (" + r.split + ")";
@@ -235,12 +242,22 @@ int method_rank(const std::string& method) {
   return 100;
 }
 
-// A method's palette index, the same in every chart and report; methods clipzs does not know take the
-// colours after the known ones, in order of appearance.
-size_t method_colour(const std::string& method, size_t appearance) {
-  const int rank = method_rank(method);
-  return rank < 100 ? static_cast<size_t>(rank) : 7 + appearance;
-}
+// A method's palette index, the same in every chart of a report (and, for the methods clipzs knows,
+// in every report); other methods share the three colours after those, in order of appearance.
+class MethodColours {
+ public:
+  size_t operator()(const std::string& method) {
+    const int rank = method_rank(method);
+    if (rank < 100) return static_cast<size_t>(rank);
+    const auto it = std::find(unknown_.begin(), unknown_.end(), method);
+    const size_t i = static_cast<size_t>(it - unknown_.begin());
+    if (it == unknown_.end()) unknown_.push_back(method);
+    return 7 + i % 3;
+  }
+
+ private:
+  std::vector<std::string> unknown_;
+};
 
 Entry summarize(const std::string& label, const std::string& family, const std::vector<double>& values) {
   Entry e;
@@ -390,10 +407,15 @@ bool is_within(const fs::path& inner, const fs::path& outer) {
 }  // namespace
 
 void check_report_folder(const std::string& dir, const std::vector<std::string>& keep) {
-  const std::string what_to_do = "give --report (or --out of `eval report`) a new folder, e.g. " +
-                                 (fs::path(dir.empty() ? "." : dir) / "report").lexically_normal().string();
-  if (dir.empty()) throw Error(ErrorKind::kUsage, "the report folder is empty", what_to_do);
-  const fs::path d(dir);
+  std::string normal = fs::path(dir).lexically_normal().string();  // "rep/." and "x/../rep" are "rep"
+  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+  const fs::path d(normal);
+  std::error_code ec;
+  const auto status = fs::symlink_status(d, ec);
+  // A new folder inside DIR, or (DIR being a file) one beside it.
+  const fs::path suggestion = fs::exists(status) && !fs::is_directory(status) ? fs::path(normal + "-report") : d / "report";
+  const std::string what_to_do = "give --report (or --out of `eval report`) a new folder, e.g. " + suggestion.lexically_normal().string();
+  if (dir.empty()) throw Error(ErrorKind::kUsage, "no report folder given", "give --report (or --out of `eval report`) a new folder");
   if (is_within(fs::current_path(), d))
     throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' is the working folder or one above it; writing the report replaces the folder as a whole",
                 what_to_do);
@@ -401,8 +423,10 @@ void check_report_folder(const std::string& dir, const std::vector<std::string>&
     if (!k.empty() && is_within(k, d))
       throw Error(ErrorKind::kUsage, "'" + k + "' lies in the report folder '" + dir + "', which writing the report replaces as a whole",
                   what_to_do);
-  std::error_code ec;
-  const auto status = fs::status(d, ec);
+  if (fs::is_symlink(status))
+    throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' is a symbolic link (to '" + fs::read_symlink(d, ec).string() +
+                                       "'); writing the report would replace the link, not the folder it points to",
+                "give the folder itself");
   if (!fs::exists(status)) return;
   if (!fs::is_directory(status))
     throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' exists and is not a folder", what_to_do);
@@ -410,7 +434,7 @@ void check_report_folder(const std::string& dir, const std::vector<std::string>&
   auto refuse = [&](const fs::path& entry) {
     throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' holds '" + entry.string() +
                                        "', which is not part of a report; writing the report replaces the folder as a whole",
-                what_to_do + ", or remove '" + dir + "' first");
+                what_to_do);
   };
   for (const auto& entry : fs::directory_iterator(d)) {
     const std::string name = entry.path().filename().string();
@@ -421,7 +445,9 @@ void check_report_folder(const std::string& dir, const std::vector<std::string>&
   }
 }
 
-ReportFiles write_eval_report(const std::vector<json>& results, const std::vector<std::string>& sources, size_t primary,
+namespace {
+
+ReportFiles write_report_body(const std::vector<json>& results, const std::vector<std::string>& sources, size_t primary,
                               const std::string& dir, const ReportOptions& options) {
   if (results.empty() || results.size() != sources.size() || primary >= results.size())
     throw Error(ErrorKind::kUsage, "a report needs results, one source name each, and a primary result among them");
@@ -563,7 +589,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
   const auto compared = comparison(runs);
   size_t bar_count = 0;
   for (const auto& [ds, entries] : compared) bar_count += entries.size();
-  std::map<std::string, size_t> family_colour;
+  MethodColours method_colour;
   if (bar_count > 1 || compared.size() > 1) {
     std::vector<BarRow> rows;
     for (const auto& [ds, entries] : compared) {
@@ -577,8 +603,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
         b.value = 100 * e.mean;
         b.spread = e.runs > 1 ? 100 * e.std : -1;
         b.annotation = pct(e.mean) + "%" + (e.runs > 1 ? " \u00b1 " + pct(e.std) + " (" + std::to_string(e.runs) + " runs)" : "");
-        if (!family_colour.count(e.family)) family_colour[e.family] = family_colour.size();
-        b.colour = palette(method_colour(e.family, family_colour[e.family]));
+        b.colour = palette(method_colour(e.family));
         rows.push_back(b);
       }
     }
@@ -593,7 +618,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
     for (size_t m = 0; m < set.methods.size(); ++m) {
       Curve cv;
       cv.label = set.methods[m].first;
-      cv.colour = static_cast<int>(method_colour(set.methods[m].first, m));
+      cv.colour = static_cast<int>(method_colour(set.methods[m].first));
       for (size_t k = 0; k < set.methods[m].second.size(); ++k) {
         const Entry& e = set.methods[m].second[k];
         cv.x.push_back(static_cast<double>(set.shots[m][k]));
@@ -665,7 +690,9 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
             md_cell(classes[static_cast<size_t>(confusions[i].predicted)].name) + " | " + std::to_string(confusions[i].count) +
             " | " + pct(confusions[i].share) + " |\n";
   }
-  md += "\nResults: " + std::to_string(results.size()) + " file(s); primary `" + main_source + "`. Charts: `charts/`.\n";
+  const std::string counted = std::to_string(runs.size()) + " file(s)" +
+                              (runs.size() < results.size() ? " counted of " + std::to_string(results.size()) + " given (see the notes)" : "");
+  md += "\nResults: " + counted + "; primary `" + main_source + "`. Charts: `charts/`.\n";
   for (const auto& note : files.notes) md += "\nNote: " + note + "\n";
   write_file_atomic((tmp / "summary.md").string(), md);
 
@@ -787,7 +814,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
   row("clipzs", context.value("clipzs_version", ""));
   row("evaluated", context.value("created", ""));
   h += "</table>\n";
-  h += "<details><summary>Results files in this report (" + std::to_string(results.size()) + ")</summary>\n<table><tr><th>file</th>"
+  h += "<details><summary>Results files in this report: " + html_escape(counted) + "</summary>\n<table><tr><th>file</th>"
        "<th>dataset</th><th>method</th><th class=\"n\">top-1 %</th></tr>\n";
   for (const auto& r : runs)
     h += "<tr><td><code>" + html_escape(r.source) + "</code></td><td>" + html_escape(r.dataset) + "</td><td>" +
@@ -801,6 +828,19 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
   files.html = (fs::path(dir) / "report.html").string();
   files.markdown = (fs::path(dir) / "summary.md").string();
   return files;
+}
+
+}  // namespace
+
+ReportFiles write_eval_report(const std::vector<json>& results, const std::vector<std::string>& sources, size_t primary,
+                              const std::string& dir, const ReportOptions& options) {
+  try {
+    return write_report_body(results, sources, primary, dir, options);
+  } catch (const json::exception& e) {
+    // Past reading, only the primary result's own fields (context, counts) are read.
+    throw Error(ErrorKind::kInput, "'" + sources[primary] + "' has a field of an unexpected type: " + e.what(),
+                "pass results JSON files written by `clipzs eval --out`");
+  }
 }
 
 }  // namespace clipzs

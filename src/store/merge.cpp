@@ -174,18 +174,16 @@ json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& 
 
   const fs::path out(out_dir);
   const fs::path info_path = out / "bank.json";
-  if (fs::exists(info_path)) {
-    if (!mode.overwrite)
-      throw Error(ErrorKind::kOutput, "'" + out_dir + "' already holds a complete bank", "pass --overwrite, or choose another --out");
-    fs::remove(info_path);  // first: a half-replaced bank never looks complete
-  }
+  if (fs::exists(info_path) && !mode.overwrite)
+    throw Error(ErrorKind::kOutput, "'" + out_dir + "' already holds a complete bank", "pass --overwrite, or choose another --out");
   std::vector<std::string> image_shards, caption_shards;
   for (const auto& dir : shard_dirs) {
     image_shards.push_back((fs::path(dir) / "images").string());
     caption_shards.push_back((fs::path(dir) / "captions").string());
   }
-  // Both halves checked before either is written.
+  // Both halves' manifests checked before either is written (a shard's data is re-hashed as it is read).
   const std::vector<ShardInfo> image_info = checked_shards(image_shards), caption_info = checked_shards(caption_shards);
+  if (fs::exists(info_path)) fs::remove(info_path);  // before writing: a half-replaced bank never looks complete
   const json images = merge_checked(image_info, (out / "images").string(), mode);
   const json captions = merge_checked(caption_info, (out / "captions").string(), mode);
   json info = infos[0];

@@ -134,8 +134,34 @@ std::string without_trailing_separator(std::string path) {
 
 }  // namespace
 
-FolderWriter::FolderWriter(const std::string& dir)
-    : dir_(without_trailing_separator(dir)), temp_(dir_ + ".tmp-" + std::to_string(::getpid())) {
+std::string check_replaceable_folder(const std::string& dir, const std::string& marker) {
+  namespace fs = std::filesystem;
+  std::string normal = without_trailing_separator(fs::path(dir).lexically_normal().string());
+  const std::string hint = "write to a new folder, e.g. '" + (fs::path(normal.empty() ? "." : normal) / "out").lexically_normal().string() + "'";
+  if (dir.empty()) throw Error(ErrorKind::kUsage, "no output folder given", hint);
+  const std::string name = fs::path(normal).filename().string();
+  std::error_code ec;
+  const fs::path absolute = fs::weakly_canonical(fs::absolute(normal), ec), cwd = fs::current_path(ec);
+  bool above_cwd = name == "." || name == ".." || normal == "/";
+  if (!above_cwd && !absolute.empty()) {
+    auto a = absolute.begin(), c = cwd.begin();
+    for (; a != absolute.end() && c != cwd.end() && *a == *c; ++a, ++c) {}
+    above_cwd = a == absolute.end();
+  }
+  if (above_cwd)
+    throw Error(ErrorKind::kUsage, "'" + dir + "' is the working folder or one above it; writing the output replaces the folder as a whole", hint);
+  if (fs::is_symlink(fs::symlink_status(normal, ec)))
+    throw Error(ErrorKind::kUsage, "'" + dir + "' is a symbolic link (to '" + fs::read_symlink(normal, ec).string() +
+                                       "'); writing the output would replace the link, not the folder it points to",
+                "give the folder itself");
+  if (!marker.empty() && fs::is_directory(normal, ec) && !fs::is_empty(normal, ec) && !fs::exists(fs::path(normal) / marker, ec))
+    throw Error(ErrorKind::kUsage, "'" + dir + "' holds files but no " + marker + ": not a folder this command wrote, and writing "
+                                       "the output replaces the folder as a whole", hint);
+  return normal;
+}
+
+FolderWriter::FolderWriter(const std::string& dir, const std::string& marker)
+    : dir_(check_replaceable_folder(dir, marker)), temp_(dir_ + ".tmp-" + std::to_string(::getpid())) {
   std::error_code ec;
   std::filesystem::remove_all(temp_, ec);
   std::filesystem::create_directories(temp_, ec);

@@ -143,6 +143,8 @@ expect_stderr "nowhere.json" "names the missing file"
 import json
 r = json.load(open("res_tip_2_1.json")); json.dump(r, open("res_tip_2_1_again.json", "w"))
 z = json.load(open("res_zs.json")); z["context"]["split"] = "val"; z["metrics"]["acc1"] = 0.5; json.dump(z, open("res_zs_val.json", "w"))
+z = json.load(open("res_zs.json")); z["context"]["split"] = "test"; z["metrics"]["acc1"] = 0.75; json.dump(z, open("res_zs_test.json", "w"))
+z = json.load(open("res_zs.json")); z["compare"] = {"x": {"acc1": "high"}}; json.dump(z, open("res_bad_compare.json", "w"))
 z = json.load(open("res_zs.json")); z["pretrained"] = "other-weights"; z["metrics"]["acc1"] = 0.25; json.dump(z, open("res_zs_other.json", "w"))
 bad = json.load(open("res_zs.json")); bad["dataset"] = 7; json.dump(bad, open("res_bad_type.json", "w"))
 PYEOF
@@ -159,12 +161,35 @@ assert \"Note: 'res_zs.json' is given more than once\" in md, md
 assert \"Note: 'res_tip_2_1_again.json' repeats tip-adapter K=2 seed 1 of 'res_tip_2_1.json'\" in md, md
 notes = json.loads(open('$WORK/out').read())['report']['notes']; assert len(notes) == 2, notes"
 expect_stderr "repeats tip-adapter K=2 seed 1" "the repeat is logged"
-expect_exit 0 "eval report over two splits and two weights" -- "$CLIPZS" eval report res_zs.json res_zs_val.json res_zs_other.json --out r9
-py_check "splits and weights get bars of their own" "
+expect_exit 0 "eval report over two splits and two weights" -- "$CLIPZS" eval report res_zs.json res_zs_val.json res_zs_test.json \
+  res_zs_other.json --out r9
+py_check "splits and weights get bars of their own (a result naming no split joins the others)" "
 md = open('r9/summary.md').read()
 assert '| fashion-mnist (val) | zeroshot | 50.00 | 1 |' in md, md
+assert '| fashion-mnist (test) | zeroshot | 75.00 | 1 |' in md, md
 assert 'other-weights): zeroshot | 25.00 | 1 |' in md, md
 assert '| fashion-mnist | ' in md, md"
 expect_exit 3 "a results file with a field of the wrong type" -- "$CLIPZS" eval report res_bad_type.json --out r10
 expect_stderr "res_bad_type.json' is not a clipzs eval results file" "names the file"
+expect_exit 3 "a compare entry of the wrong type" -- "$CLIPZS" eval report res_zs.json res_bad_compare.json --out r11
+expect_stderr "res_bad_compare.json': compare.x.acc1 is not a number" "names the file and the field"
+
+# Spellings of one folder are one folder; a symbolic link is refused (replacing it would not replace the
+# folder it points to).
+expect_exit 0 "eval report --out report2/." -- "$CLIPZS" eval report res_zs.json res_inmap.json --out report2/.
+[ -e report2/charts/methods.png ] && ! ls -d report2/*tmp* report2.tmp* 2>/dev/null && pass "report2/. is report2" || fail "report2/. went wrong"
+expect_exit 0 "eval report --out ./report2/../report2" -- "$CLIPZS" eval report res_zs.json --out ./report2/../report2
+[ -e report2/report.html ] && [ ! -e report2/charts/methods.png ] && ! ls -d report2.tmp* 2>/dev/null \
+  && pass "./report2/../report2 is report2" || fail "./report2/../report2 went wrong"
+ln -s report2 replink
+expect_exit 2 "a report folder that is a symbolic link" -- "$CLIPZS" eval report res_zs.json --out replink
+expect_stderr "is a symbolic link \\(to 'report2'\\)" "says so, and where it points"
+[ -L replink ] && [ -e report2/report.html ] && pass "the link and its folder are untouched" || fail "replink changed"
+expect_exit 2 "adapt --overwrite over the working folder" -- "$CLIPZS" adapt inmap --images test --text txt --out . --overwrite
+expect_exit 2 "adapt --overwrite over a folder that is not a state" -- "$CLIPZS" adapt inmap --images test --text txt --out fm_test \
+  --overwrite --no-ablation
+expect_stderr "holds files but no state.json" "says it is not a state folder"
+[ -d fm_test ] && [ -d test ] && pass "nothing removed" || fail "adapt --overwrite removed a folder"
+expect_exit 0 "adapt --overwrite over a state folder" -- "$CLIPZS" adapt inmap --images test --text txt --out inmap --overwrite \
+  --iters 10 --no-ablation
 finish

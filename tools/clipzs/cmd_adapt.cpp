@@ -58,7 +58,7 @@ void register_adapt(CLI::App& app, Action& action) {
   sub->add_option("--labels", labels_file, "int64 .npy of n labels, to report accuracy (stores: labels from rows.jsonl)");
   sub->add_option("--label-rule", label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
   sub->add_option("--out", out, "State folder to write")->required();
-  sub->add_flag("--overwrite", overwrite, "Replace an existing state folder");
+  sub->add_flag("--overwrite", overwrite, "Replace an existing state folder (one holding state.json)");
   sub->add_option("--tau-t", o.tau_t, "Temperature of the text pseudo labels")->capture_default_str();
   sub->add_option("--tau-i", o.tau_i, "Temperature of the vision-proxy softmax")->capture_default_str();
   sub->add_option("--alpha", o.alpha, "Pseudo labels above this become one-hot")->capture_default_str();
@@ -77,6 +77,7 @@ void register_adapt(CLI::App& app, Action& action) {
       if (text.empty() == text_proxies.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --text or --text-proxies");
       if (fs::exists(out) && !overwrite)
         throw Error(ErrorKind::kOutput, "'" + out + "' already exists", "pass --overwrite to replace it, or choose another --out");
+      check_replaceable_folder(out, "state.json");  // now, not after the run
       set_torch_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
       o.use_sinkhorn = !no_sinkhorn;
       o.cancel = &interrupt_flag();
@@ -180,7 +181,7 @@ void register_adapt(CLI::App& app, Action& action) {
       }
 
       // Write the state into a temporary folder, then rename it into place.
-      FolderWriter folder(out);
+      FolderWriter folder(out, "state.json");
       const std::string& temp = folder.temp();
       write_matrix(temp + "/vision_proxies.npy", result.vision_proxies);
       write_matrix(temp + "/text_proxies.npy", wt);

@@ -120,6 +120,7 @@ std::vector<std::vector<float>> rerank_scores(const XMoReCli& o, const std::vect
 void run(const XMoReCli& o) {
   if (fs::exists(o.out) && !o.overwrite)
     throw Error(ErrorKind::kOutput, "'" + o.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
+  check_replaceable_folder(o.out, "state.json");  // now, not after the search
   if (o.k < 1 || o.neighbours < 1) throw Error(ErrorKind::kUsage, "--k and --neighbours must be at least 1");
   if (o.search != "exact" && o.search != "index") throw Error(ErrorKind::kUsage, "--search must be exact or index");
   set_torch_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
@@ -199,7 +200,7 @@ void run(const XMoReCli& o) {
   spdlog::info("{} neighbours for {} images among {} bank pairs in {:.2f} s", o.neighbours, x.rows, bank.rows, search_seconds);
 
   // 2. Captions: neighbours' captions in kNN order, duplicates out, optionally re-ranked, top K.
-  FolderWriter folder(o.out);
+  FolderWriter folder(o.out, "state.json");
   const std::string& temp = folder.temp();
   std::vector<std::vector<int64_t>> chosen = caption_candidates(nn, bank.captions, bank.usable);
   if (!o.rerank_model.empty()) {
@@ -312,7 +313,7 @@ void register_adapt_xmore(CLI::App* adapt, Action& action) {
   sub->add_option("--text", o.text, "Class embedding store (clipzs embed texts)")->required();
   sub->add_option("--bank", o.bank, "Retrieval bank (clipzs embed pairs) made with the same model")->required();
   sub->add_option("--out", o.out, "State folder to write")->required();
-  sub->add_flag("--overwrite", o.overwrite, "Replace an existing state folder");
+  sub->add_flag("--overwrite", o.overwrite, "Replace an existing state folder (one holding state.json)");
   sub->add_option("--k", o.k, "Captions per image")->capture_default_str();
   sub->add_option("--neighbours", o.neighbours, "Bank images retrieved per test image")->capture_default_str();
   sub->add_option("--search", o.search, "exact (every bank row) or index (a FAISS index of the bank)")->capture_default_str();

@@ -34,7 +34,7 @@ void add_common(CLI::App* sub, CommonOptions& o) {
   sub->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16 (CPU/GPU) or fp16 (GPU)")->capture_default_str();
   sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)")->capture_default_str();
-  sub->add_option("--batch-size", o.batch_size, "Rows per forward")->check(CLI::NonNegativeNumber);
+  sub->add_option("--batch-size", o.batch_size, "Rows per forward (0: the default, 32 images or 256 texts)")->check(CLI::NonNegativeNumber);
   sub->add_flag("--resume", o.resume, "Continue an interrupted run into the same --out");
   sub->add_flag("--overwrite", o.overwrite, "Replace an existing store in --out");
   sub->add_flag("--no-progress", o.no_progress, "No progress line on stderr");
@@ -131,7 +131,7 @@ void register_embed(CLI::App& app, Action& action) {
   pairs->add_option("--on-error", pairs_on_error, "Bad image: 'record' keeps the pair out of retrieval; 'fail' stops (exit 3)")->capture_default_str();
   pairs->add_option("--store-dtype", po.store_dtype, "float16 (default) or float32");
   pairs->add_option("--max-pixels", pairs_max_pixels, "Refuse images of more pixels than this, from their header")->capture_default_str();
-  pairs->add_option("--caption-batch-size", caption_batch_size, "Captions per text forward (default: --batch-size when given, else 256)")
+  pairs->add_option("--caption-batch-size", caption_batch_size, "Captions per text forward (0: --batch-size when given, else 256)")
       ->check(CLI::NonNegativeNumber);
   pairs->add_option("--shard", pairs_shard, "Embed shard i of N of the pairs (i/N, 0-based; one bank per shard, then `clipzs merge`)");
   pairs->callback([&action] {

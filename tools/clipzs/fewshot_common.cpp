@@ -29,7 +29,7 @@ void add_fewshot_options(CLI::App* sub, FewShotCliOptions& o) {
   sub->add_option("--val-shots", o.val_shots, "Validation images per class (default min(K, 4); 0: all)");
   sub->add_option("--label-rule", o.label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
   sub->add_option("--out", o.out, "State folder to write")->required();
-  sub->add_flag("--overwrite", o.overwrite, "Replace an existing state folder");
+  sub->add_flag("--overwrite", o.overwrite, "Replace an existing state folder (one holding state.json)");
   sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)");
 }
 
@@ -184,6 +184,7 @@ FewShotInputs load_fewshot_inputs(const FewShotCliOptions& o) {
 void run_fewshot_adapt(const std::string& command, const FewShotCliOptions& o, const FewShotTrainer& trainer) {
   if (fs::exists(o.out) && !o.overwrite)
     throw Error(ErrorKind::kOutput, "'" + o.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
+  check_replaceable_folder(o.out, "state.json");  // now, not after training
   set_torch_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   FewShotInputs in = load_fewshot_inputs(o);
   spdlog::info("{}: {} classes, K = {} (seed {}): {} train rows ({} images), {} validation rows", command, in.classes.rows, o.shots,

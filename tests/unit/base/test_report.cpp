@@ -184,7 +184,11 @@ TEST(Report, OnlyReplacesAFolderThatHoldsNothingButAReport) {
   EXPECT_NO_THROW(check_report_folder(r, {(dir / "rr" / "a.json").string()}));  // a sibling with a longer name
   refused(fs::current_path().string(), {}, "working folder");
   refused("/", {}, "working folder");
-  refused("", {}, "empty");
+  refused("", {}, "no report folder given");
+  fs::create_directories(dir / "target");
+  fs::create_directory_symlink(dir / "target", dir / "link");
+  refused((dir / "link").string(), {}, "symbolic link");
+  refused((dir / "link").string() + "/", {}, "symbolic link");
   write_file_atomic((dir / "file").string(), "x");
   refused((dir / "file").string(), {}, "not a folder");
   fs::remove_all(dir);
