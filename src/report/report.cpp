@@ -691,7 +691,7 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
             " | " + pct(confusions[i].share) + " |\n";
   }
   const std::string counted = std::to_string(runs.size()) + " file(s)" +
-                              (runs.size() < results.size() ? " counted of " + std::to_string(results.size()) + " given (see the notes)" : "");
+                              (runs.size() < results.size() ? " counted of " + std::to_string(results.size()) + " given (see the notes below)" : "");
   md += "\nResults: " + counted + "; primary `" + main_source + "`. Charts: `charts/`.\n";
   for (const auto& note : files.notes) md += "\nNote: " + note + "\n";
   write_file_atomic((tmp / "summary.md").string(), md);
@@ -820,9 +820,9 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
     h += "<tr><td><code>" + html_escape(r.source) + "</code></td><td>" + html_escape(r.dataset) + "</td><td>" +
          html_escape(method_label(r)) + (r.fewshot && r.seed ? " seed " + std::to_string(r.seed) : "") +
          "</td><td class=\"n\">" + pct(r.acc1) + "</td></tr>\n";
-  h += "</table>\n";
-  for (const auto& note : files.notes) h += "<p>Note: " + html_escape(note) + "</p>\n";
-  h += "</details>\n</main>\n</body>\n</html>\n";
+  h += "</table>\n</details>\n";
+  for (const auto& note : files.notes) h += "<p>Note: " + html_escape(note) + "</p>\n";  // shown, not folded away
+  h += "</main>\n</body>\n</html>\n";
   write_file_atomic((tmp / "report.html").string(), h);
   folder.commit();
   files.html = (fs::path(dir) / "report.html").string();
