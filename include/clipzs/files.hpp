@@ -30,6 +30,10 @@ std::string temp_path_for(const std::string& path);
 // that is '/', the working folder or one above it, a symbolic link, or, when `marker` is given, an
 // existing non-empty folder without that file (not something this kind of writer made). File-system
 // failures throw Error(kOutput) naming the folder.
+// `inner` is `outer` or lies below it, both made absolute with the symbolic links of their existing
+// parts resolved (so "x/../a" and "a/" are "a").
+bool path_within(const std::string& inner, const std::string& outer);
+
 // The checks of FolderWriter's constructor on their own (callers run them before long work); returns
 // `dir` as FolderWriter takes it.
 std::string check_replaceable_folder(const std::string& dir, const std::string& marker = {});

@@ -390,43 +390,19 @@ PngSize png_size(const std::string& b) {
   return {be32(16), be32(20)};
 }
 
-namespace {
-
-// `inner` is `outer` or lies below it (both made absolute, symlinks of existing parts resolved).
-bool is_within(const fs::path& inner, const fs::path& outer) {
-  std::error_code ec;
-  const fs::path a = fs::weakly_canonical(fs::absolute(inner), ec), b = fs::weakly_canonical(fs::absolute(outer), ec);
-  auto ia = a.begin(), ib = b.begin();
-  for (; ib != b.end(); ++ia, ++ib) {
-    if (ib->empty() && std::next(ib) == b.end()) break;  // a trailing '/' of `outer`
-    if (ia == a.end() || *ia != *ib) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 void check_report_folder(const std::string& dir, const std::vector<std::string>& keep) {
-  std::string normal = fs::path(dir).lexically_normal().string();  // "rep/." and "x/../rep" are "rep"
-  while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
-  const fs::path d(normal);
+  if (dir.empty()) throw Error(ErrorKind::kUsage, "no report folder given", "give --report (or --out of `eval report`) a new folder");
+  // What every folder replaced as a whole must not be ('/', the working folder or above, a link).
+  const fs::path d(check_replaceable_folder(dir));
   std::error_code ec;
   const auto status = fs::symlink_status(d, ec);
   // A new folder inside DIR, or (DIR being a file) one beside it.
-  const fs::path suggestion = fs::exists(status) && !fs::is_directory(status) ? fs::path(normal + "-report") : d / "report";
+  const fs::path suggestion = fs::exists(status) && !fs::is_directory(status) ? fs::path(d.string() + "-report") : d / "report";
   const std::string what_to_do = "give --report (or --out of `eval report`) a new folder, e.g. " + suggestion.lexically_normal().string();
-  if (dir.empty()) throw Error(ErrorKind::kUsage, "no report folder given", "give --report (or --out of `eval report`) a new folder");
-  if (is_within(fs::current_path(), d))
-    throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' is the working folder or one above it; writing the report replaces the folder as a whole",
-                what_to_do);
   for (const auto& k : keep)
-    if (!k.empty() && is_within(k, d))
+    if (!k.empty() && path_within(k, d.string()))
       throw Error(ErrorKind::kUsage, "'" + k + "' lies in the report folder '" + dir + "', which writing the report replaces as a whole",
                   what_to_do);
-  if (fs::is_symlink(status))
-    throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' is a symbolic link (to '" + fs::read_symlink(d, ec).string() +
-                                       "'); writing the report would replace the link, not the folder it points to",
-                "give the folder itself");
   if (!fs::exists(status)) return;
   if (!fs::is_directory(status))
     throw Error(ErrorKind::kUsage, "the report folder '" + dir + "' exists and is not a folder", what_to_do);

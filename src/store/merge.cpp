@@ -160,12 +160,11 @@ json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& 
   // What makes two shards one run. Paths (the bundle's folder, the input as typed) are left out: shards
   // of one run may be made on nodes that mount things elsewhere; the hashes say what matters.
   auto field = [](const json& info, const std::string& key) {
-    if (key == "bundle.sha256" || key == "bundle.name")
-      return info.value("bundle", json::object()).value(key.substr(7), json());
-    return info.value(key, json());
+    const json::json_pointer at("/" + key);
+    return info.contains(at) ? info[at] : json();
   };
   for (size_t i = 1; i < infos.size(); ++i)
-    for (const std::string key : {"kind", "format_version", "dim", "bundle.name", "bundle.sha256", "pairs_sha256", "caption_template",
+    for (const std::string key : {"kind", "format_version", "dim", "bundle/name", "bundle/sha256", "pairs_sha256", "caption_template",
                                   "skipped_pairs"})
       if (field(infos[i], key) != field(infos[0], key))
         throw Error(ErrorKind::kInput, "'" + shard_dirs[i] + "' and '" + shard_dirs[0] + "' are shards of different bank runs (" + key +

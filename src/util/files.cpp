@@ -134,21 +134,26 @@ std::string without_trailing_separator(std::string path) {
 
 }  // namespace
 
+bool path_within(const std::string& inner, const std::string& outer) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path a = fs::weakly_canonical(fs::absolute(inner), ec);
+  const fs::path b = fs::weakly_canonical(fs::absolute(outer), ec);
+  auto ia = a.begin(), ib = b.begin();
+  for (; ib != b.end(); ++ia, ++ib) {
+    if (ib->empty() && std::next(ib) == b.end()) break;  // a trailing '/' of `outer`
+    if (ia == a.end() || *ia != *ib) return false;
+  }
+  return true;
+}
+
 std::string check_replaceable_folder(const std::string& dir, const std::string& marker) {
   namespace fs = std::filesystem;
   std::string normal = without_trailing_separator(fs::path(dir).lexically_normal().string());
   const std::string hint = "write to a new folder, e.g. '" + (fs::path(normal.empty() ? "." : normal) / "out").lexically_normal().string() + "'";
   if (dir.empty()) throw Error(ErrorKind::kUsage, "no output folder given", hint);
-  const std::string name = fs::path(normal).filename().string();
   std::error_code ec;
-  const fs::path absolute = fs::weakly_canonical(fs::absolute(normal), ec), cwd = fs::current_path(ec);
-  bool above_cwd = name == "." || name == ".." || normal == "/";
-  if (!above_cwd && !absolute.empty()) {
-    auto a = absolute.begin(), c = cwd.begin();
-    for (; a != absolute.end() && c != cwd.end() && *a == *c; ++a, ++c) {}
-    above_cwd = a == absolute.end();
-  }
-  if (above_cwd)
+  if (path_within(fs::current_path(ec).string(), normal))  // '.', '..', '/', and every spelling of them
     throw Error(ErrorKind::kUsage, "'" + dir + "' is the working folder or one above it; writing the output replaces the folder as a whole", hint);
   if (fs::is_symlink(fs::symlink_status(normal, ec)))
     throw Error(ErrorKind::kUsage, "'" + dir + "' is a symbolic link (to '" + fs::read_symlink(normal, ec).string() +

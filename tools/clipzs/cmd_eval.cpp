@@ -145,7 +145,6 @@ void register_eval(CLI::App& app, Action& action) {
   report->callback([&action, sub] {
     action = [sub] {
       refuse_eval_options(sub, "report");
-      check_report_folder(report_out, report_files);
       std::vector<json> results;
       size_t primary = 0;
       for (size_t i = 0; i < report_files.size(); ++i) {

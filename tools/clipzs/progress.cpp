@@ -78,7 +78,7 @@ Line measure(const Progress& p) {
 
 struct State {
   std::string base, what, unit;  // what: base, and the stage when the call names one
-  std::string stage;
+  std::string stage;             // of the last update
   bool terminal = false;
   int64_t last_done = -1, last_total = -1;
   std::chrono::steady_clock::time_point last_draw{}, last_log = std::chrono::steady_clock::now();
@@ -138,14 +138,17 @@ ProgressCallback make_progress(const std::string& what, const std::string& unit,
     State& s = *state;
     // A new stage (embed pairs: images, then captions) starts over: keep the finished stage's line.
     // (A total that changes within a stage, e.g. InMaP --fast stopping early, is the same stage.)
-    const std::string stage = p.stage ? p.stage : "";
-    if ((stage != s.stage || p.done < s.last_done) && s.last_total >= 0) {
+    const char* stage = p.stage ? p.stage : "";
+    const bool new_stage = s.stage != stage;  // no allocation per update: InMaP sends thousands a second
+    if ((new_stage || p.done < s.last_done) && s.last_total >= 0) {
       if (s.terminal) finish_progress();
       s.last_log = std::chrono::steady_clock::now();
       s.last_done = s.last_total = -1;
     }
-    s.stage = stage;
-    s.what = stage.empty() ? s.base : s.base + " " + stage;
+    if (new_stage) {
+      s.stage = stage;
+      s.what = s.stage.empty() ? s.base : s.base + " " + s.stage;
+    }
     const bool complete = p.done >= p.total;
     const bool first_complete = complete && !(s.last_done == p.done && s.last_total == p.total);
     s.last_done = p.done;
