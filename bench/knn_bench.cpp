@@ -23,7 +23,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdio>
 #include <cstdlib>
 #include <unistd.h>
 #include <cstring>
@@ -36,12 +35,10 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/cfg/env.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "clipzs/error.hpp"
 #include "clipzs/knn.hpp"
+#include "clipzs/log.hpp"
 #include "clipzs/npy.hpp"
 
 #ifdef CLIPZS_HAVE_FAISS
@@ -151,8 +148,11 @@ json compare(const clipzs::KnnResult& a, const clipzs::KnnResult& b) {
 
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
-  spdlog::set_default_logger(spdlog::stderr_color_mt("knn_bench"));
-  spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=debug: exact_knn's plan and screening counts
+  // CLIPZS_LOG=debug: exact_knn's plan and screening counts on stderr (no spdlog here: this file sees
+  // LibTorch's headers, whose bundled fmt clashes with Debian's spdlog).
+  if (const char* level = std::getenv("CLIPZS_LOG"); level != nullptr && std::string(level) == "debug")
+    clipzs::set_log_sink([](clipzs::LogLevel, const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); },
+                         clipzs::LogLevel::kDebug);
   const int threads = a.threads > 0 ? a.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(threads);
   torch::NoGradGuard no_grad;

@@ -53,6 +53,20 @@ import clipzs_model  # noqa: E402
 from clipzs_model import OPENAI_MEAN, OPENAI_STD, ClipConfig  # noqa: E402
 
 SCHEMA_VERSION = 1
+
+
+def min_libtorch(torch_version: str, attention: str) -> str:
+    """The oldest LibTorch that loads what this torch writes, as "major.minor" (bundle.json requires).
+
+    Manual attention (matmul + softmax) uses only operators LibTorch 1.13 has, and TorchScript's file
+    format is the same (version 10) from 1.13 to 2.x, so such a bundle loads from 1.13 on whichever torch
+    wrote it (tested both ways). scaled_dot_product_attention and whatever else a newer torch may emit
+    are only promised to the torch that wrote them: its major.minor.
+    """
+    if attention == "manual":
+        return "1.13"
+    parts = torch_version.split("+")[0].split(".")
+    return "%s.%s" % (parts[0], parts[1])
 CLIP_NUM_MERGES = 49152 - 256 - 2  # merges the CLIP tokenizer reads from its file (48,894)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "lanczos", "box", "hamming")
 RESIZE_MODES = ("shortest", "squash")
@@ -359,6 +373,7 @@ def export_bundle(sd: Dict[str, Tensor], out_dir: str, *, cfg: ClipConfig, vocab
         },
         "text": text_section,
         "logit_scale": float("%.7g" % logit_scale),
+        "requires": {"libtorch": min_libtorch(torch.__version__, attention)},
         "files": {n: sha256_file(os.path.join(out_dir, n)) for n in sorted(list(files) + list(vocab.files))},
         "export": {
             "tool": tool,

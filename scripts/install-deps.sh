@@ -8,7 +8,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libopencv-dev libpng-dev libjpeg-dev libgif-dev libwebp-dev zlib1g-dev libssl-dev libutf8proc-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libfaiss-dev
-  python3 python3-torch python3-numpy python3-pil python3-torchvision
+  python3 python3-venv python3-torch python3-numpy python3-pil python3-torchvision
   dataset-fashion-mnist wordnet-base fonts-dejavu-core
 )
 

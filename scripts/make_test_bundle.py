@@ -158,7 +158,7 @@ def random_state_dict(arch: str, vocab_size: int, seed: int) -> "OrderedDict[str
 
 
 def make_bundle(arch: str, seed: int, vocab_path: str, out_dir: str, num_merges: int = -1,
-                overwrite: bool = False, log=print) -> Dict:
+                overwrite: bool = False, log=print, attention: str = "manual") -> Dict:
     if arch not in ARCHES:
         raise ExportError("unknown --arch %r (one of %s)" % (arch, ", ".join(ARCHES)))
     available = clipzs_export.count_merges(vocab_path)
@@ -174,7 +174,7 @@ def make_bundle(arch: str, seed: int, vocab_path: str, out_dir: str, num_merges:
         sd, out_dir, cfg=cfg, vocab=clipzs_export.clip_bpe_vocab(vocab_path, vocab_size),
         preprocess=clipzs_export.default_preprocess(cfg.vision.image_size), name="random-" + arch,
         source="random:arch=%s,seed=%d" % (arch, seed), tool="scripts/make_test_bundle.py",
-        overwrite=overwrite, log=log)
+        attention=attention, overwrite=overwrite, log=log)
 
 
 def main(argv: List[str]) -> int:
@@ -187,12 +187,16 @@ def main(argv: List[str]) -> int:
                     help="merges of --vocab the tokenizer uses (default: all, at most 48894)")
     ap.add_argument("--overwrite", action="store_true", help="replace a bundle already in --out")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    ap.add_argument("--attention", default="manual", choices=["manual", "sdpa"],
+                    help="attention as matmul + softmax (loads in LibTorch 1.13 and later) or torch 2.x's "
+                         "scaled_dot_product_attention (needs the exporting torch's LibTorch version)")
     args = ap.parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     start = time.time()
     try:
-        bundle = make_bundle(args.arch, args.seed, args.vocab, args.out, args.num_merges, args.overwrite)
+        bundle = make_bundle(args.arch, args.seed, args.vocab, args.out, args.num_merges, args.overwrite,
+                             attention=args.attention)
     except (ExportError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 1

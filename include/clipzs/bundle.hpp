@@ -40,6 +40,11 @@ struct BundleInfo {
   int text_width = 0;
 
   float logit_scale = 100.0f;
+  // The oldest LibTorch that loads the encoders, "major.minor" (bundle.json requires.libtorch; for
+  // bundles written before that field, "2.0" when export.attention is sdpa, else empty = any).
+  // ClipModel::load refuses a bundle that needs a newer LibTorch than it runs on, before loading.
+  std::string min_libtorch;
+  std::string export_torch_version;  // export.torch_version (informational), "" if absent
   std::map<std::string, std::string> file_sha256;  // file name -> expected sha256
   std::string bundle_sha256;       // sha256 of bundle.json's bytes: the bundle's identity
   nlohmann::json json;             // bundle.json as read

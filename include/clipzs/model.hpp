@@ -35,8 +35,21 @@ struct RuntimeOptions {
 
 // Sets LibTorch's intra-op thread count (process-wide).
 void set_torch_threads(int threads);
-// "cpu" or "cuda" device availability and a one-line description of the LibTorch build.
+// What LibTorch this clipzs runs on. Never throws; querying devices without a driver is not an error.
+struct TorchRuntimeInfo {
+  std::string libtorch_version;  // "1.13.1", "2.11.0": the headers clipzs was compiled against
+  bool cuda_compiled = false;    // LibTorch's CUDA library is linked and registered (libtorch_cuda.so)
+  std::string cuda_version;      // CUDA runtime LibTorch was built with ("13.0"); empty when not compiled
+  std::string cudnn_version;     // "9.19.0"; empty when LibTorch has no cuDNN
+  int cuda_devices = 0;          // devices visible now (0 without a GPU or driver)
+  std::string no_device_reason;  // why none is visible, as the CUDA runtime said it; empty otherwise
+  int threads = 0;               // LibTorch intra-op threads
+  std::string summary() const;   // "LibTorch 2.11.0, CUDA 13.0 compiled, no device visible, 2 threads"
+};
+TorchRuntimeInfo torch_runtime_info();
+// True when a CUDA LibTorch sees at least one device.
 bool cuda_available();
+// torch_runtime_info().summary().
 std::string torch_build_info();
 
 class ClipModel {

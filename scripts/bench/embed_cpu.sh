@@ -2,7 +2,8 @@
 # clipzs embed against the Python reference pipeline, side by side on the same images, bundle and
 # thread budget, plus the model-bound rate (forward alone on resident tensors) of both engines.
 #   scripts/bench/embed_cpu.sh [N_IMAGES] [THREADS]        (defaults: 256 images, all cores)
-# Needs: build/clipzs and build/embed_model_bound (cmake --build build), the ViT-B/32-size random
+#   BUILDS="build build-cuda" PYTHONS="/usr/bin/python3 .venv/bin/python"   (the defaults: both LibTorch versions)
+# Needs: <build>/clipzs and <build>/embed_model_bound (cmake --build), the ViT-B/32-size random
 # bundle in bench-out/bundles/vit-b32 (made on demand below), and images: the real photos of
 # ../shared/reference/preprocess/images if present, else Fashion-MNIST PNGs.
 # Prints JSON lines, then a summary; everything lands in bench-out/embed_cpu/.
@@ -12,6 +13,10 @@ N=${1:-256}
 THREADS=${2:-$(nproc)}
 BATCH=32
 PY=/usr/bin/python3
+# Each clipzs build and each Python reference runs on the same images: Debian's LibTorch 1.13 (build/)
+# and LibTorch 2.11 (build-cuda/, on the CPU here), PIL + torchvision under torch 1.13 and the venv's 2.11.
+BUILDS=${BUILDS:-build build-cuda}
+PYTHONS=${PYTHONS:-/usr/bin/python3 .venv/bin/python}
 OUT=bench-out/embed_cpu
 BUNDLE=bench-out/bundles/vit-b32
 mkdir -p "$OUT"
@@ -57,39 +62,66 @@ for i in range(int(sys.argv[2])): print(pool[i % len(pool)])
 PYEOF
 
 run() { echo "+ $*" >&2; "$@"; }
+# label KEY: the next JSON line printed is tagged with KEY (the summary reads lines by key, not by order).
+label() { printf '{"key": "%s"}\n' "$1"; }
 {
   echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-  echo "# N=$N threads=$THREADS batch=$BATCH bundle=$BUNDLE image_set=$IMAGE_SET"
-  run build/embed_model_bound "$BUNDLE" --dtype fp32 --threads "$THREADS" --batch $BATCH --batches 4
-  run $PY scripts/reference_embed.py --bundle "$BUNDLE" --mode model-bound --threads "$THREADS" --batch-size $BATCH --num-images 128
-  run $PY scripts/reference_embed.py --bundle "$BUNDLE" --images "$OUT/list.txt" --out "$OUT/python_fp32.npy" \
-      --threads "$THREADS" --workers 1 --batch-size $BATCH
-  run build/clipzs embed images --model "$BUNDLE" --input "$OUT/list.txt" --out "$OUT/clipzs_fp32" --overwrite \
-      --threads "$THREADS" --batch-size $BATCH --store-dtype float32 --no-progress
-  run build/embed_model_bound "$BUNDLE" --dtype bf16 --threads "$THREADS" --batch $BATCH --batches 4
-  run build/clipzs embed images --model "$BUNDLE" --input "$OUT/list.txt" --out "$OUT/clipzs_bf16" --overwrite \
-      --threads "$THREADS" --batch-size $BATCH --store-dtype float32 --dtype bf16 --no-progress
+  echo "# N=$N threads=$THREADS batch=$BATCH bundle=$BUNDLE image_set=$IMAGE_SET builds=$BUILDS"
+  for b in $BUILDS; do
+    [ -x "$b/clipzs" ] && [ -x "$b/embed_model_bound" ] || { echo "# $b: not built, skipped" >&2; continue; }
+    lt=$("$b/clipzs" info -q | $PY -c 'import json,sys; print(json.load(sys.stdin)["runtime"]["libtorch"])')
+    for dt in fp32 bf16; do
+      label "clipzs_model_bound_${dt}@$lt"
+      run "$b/embed_model_bound" "$BUNDLE" --dtype $dt --threads "$THREADS" --batch $BATCH --batches 4
+      label "clipzs_embed_${dt}@$lt"
+      run "$b/clipzs" embed images --model "$BUNDLE" --input "$OUT/list.txt" --out "$OUT/clipzs_${dt}_$lt" --overwrite \
+          --threads "$THREADS" --batch-size $BATCH --store-dtype float32 --dtype $dt --no-progress
+    done
+  done
+  for py in $PYTHONS; do
+    [ -x "$py" ] || { echo "# $py: absent, skipped" >&2; continue; }
+    tv=$($py -c 'import torch; print(torch.__version__.split("+")[0])')
+    label "python_model_bound_fp32@$tv"
+    run $py scripts/reference_embed.py --bundle "$BUNDLE" --mode model-bound --threads "$THREADS" --batch-size $BATCH --num-images 128
+    label "python_pipeline_fp32@$tv"
+    run $py scripts/reference_embed.py --bundle "$BUNDLE" --images "$OUT/list.txt" --out "$OUT/python_fp32_$tv.npy" \
+        --threads "$THREADS" --workers 1 --batch-size $BATCH
+  done
 } 2>"$OUT/stderr.log" | tee "$OUT/results.jsonl"
 
 $PY - "$OUT" <<'PYEOF'
-import json, sys, numpy as np
+import glob, json, os, sys, numpy as np
 out = sys.argv[1]
-lines = [json.loads(l) for l in open(out + "/results.jsonl") if l.startswith("{")]
-mb32, py_mb, py_pipe, cz32, mb16, cz16 = lines
-rate = lambda d: d.get("images_per_second") or d.get("images_per_s") or d.get("rows_per_second")
-c32 = np.load(out + "/clipzs_fp32/embeddings.npy"); c16 = np.load(out + "/clipzs_bf16/embeddings.npy")
-p32 = np.load(out + "/python_fp32.npy")
+rates, key = {}, None
+for line in open(out + "/results.jsonl"):
+    if not line.startswith("{"): continue
+    d = json.loads(line)
+    if set(d) == {"key"}: key = d["key"]; continue
+    rates[key] = d.get("images_per_second") or d.get("images_per_s") or d.get("rows_per_second")
+    key = None
+print("| run | LibTorch / torch | images/s |")
+print("|---|---|---:|")
+for k, v in rates.items():
+    name, ver = k.split("@")
+    print("| %s | %s | %.2f |" % (name, ver, v))
+summary = {}
+pipes = sorted(k for k in rates if k.startswith("python_pipeline_fp32@"))
+for k in rates:
+    if k.startswith("clipzs_embed_"):
+        for p in pipes:
+            summary["%s / %s" % (k, p)] = rates[k] / rates[p]
+        mb = k.replace("clipzs_embed_", "clipzs_model_bound_")
+        if mb in rates: summary["%s / %s" % (k, mb)] = rates[k] / rates[mb]
+vers = sorted({k.split("@")[1] for k in rates if k.startswith("clipzs_")})
+if len(vers) == 2:
+    for dt in ("fp32", "bf16"):
+        a, b = "clipzs_embed_%s@%s" % (dt, vers[1]), "clipzs_embed_%s@%s" % (dt, vers[0])
+        if a in rates and b in rates: summary["%s / %s" % (a, b)] = rates[a] / rates[b]
 cos = lambda a, b: (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
-summary = {
-  "clipzs_model_bound_fp32": rate(mb32), "python_model_bound_fp32": rate(py_mb),
-  "python_pipeline_fp32": rate(py_pipe), "clipzs_embed_fp32": rate(cz32),
-  "clipzs_model_bound_bf16": rate(mb16), "clipzs_embed_bf16": rate(cz16),
-}
-summary["fp32_embed_vs_clipzs_model_bound"] = summary["clipzs_embed_fp32"] / summary["clipzs_model_bound_fp32"]
-summary["fp32_embed_vs_python_model_bound"] = summary["clipzs_embed_fp32"] / summary["python_model_bound_fp32"]
-summary["fp32_embed_vs_python_pipeline"] = summary["clipzs_embed_fp32"] / summary["python_pipeline_fp32"]
-summary["bf16_embed_vs_python_pipeline"] = summary["clipzs_embed_bf16"] / summary["python_pipeline_fp32"]
-summary["min_cosine_clipzs_fp32_vs_python_fp32"] = float(cos(c32, p32).min())
-summary["min_cosine_clipzs_bf16_vs_fp32"] = float(cos(c16, c32).min())
-print(json.dumps({k: (round(v, 7 if "cosine" in k else 4) if isinstance(v, float) else v) for k, v in summary.items()}, indent=1))
+stores = {os.path.basename(d): np.load(d + "/embeddings.npy") for d in sorted(glob.glob(out + "/clipzs_*_*")) if os.path.isdir(d)}
+refs = {os.path.basename(f)[:-4]: np.load(f) for f in sorted(glob.glob(out + "/python_fp32_*.npy"))}
+for name, e in stores.items():
+    for rname, r in refs.items():
+        summary["min cosine %s vs %s" % (name, rname)] = float(cos(e, r).min())
+print(json.dumps({k: round(v, 7 if "cosine" in k else 3) for k, v in summary.items()}, indent=1))
 PYEOF

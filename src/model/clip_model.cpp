@@ -2,8 +2,11 @@
 
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <ATen/detail/CUDAHooksInterface.h>
+#include <c10/util/Exception.h>
 
 #include <cmath>
+#include <cstdio>
 #include <sstream>
 
 #include "clipzs/error.hpp"
@@ -30,15 +33,80 @@ void set_torch_threads(int threads) {
   if (threads > 0) torch::set_num_threads(threads);
 }
 
-bool cuda_available() { return torch::cuda::is_available(); }
+TorchRuntimeInfo torch_runtime_info() {
+  TorchRuntimeInfo info;
+  info.libtorch_version = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+                          std::to_string(TORCH_VERSION_PATCH);
+  info.threads = static_cast<int>(torch::get_num_threads());
+  // Without libtorch_cuda.so, ATen's CUDA hooks are the stub, whose version queries throw.
+  const at::CUDAHooksInterface& hooks = at::detail::getCUDAHooks();
+  try {
+    const long cudart = hooks.versionCUDART();  // e.g. 13000
+    info.cuda_compiled = true;
+    info.cuda_version = std::to_string(cudart / 1000) + "." + std::to_string((cudart % 1000) / 10);
+  } catch (const c10::Error&) {
+    return info;
+  }
+  // The device query warns (once) when there is no driver: keep that text as the reason instead of
+  // letting it reach stderr.
+  struct Collect : c10::WarningHandler {
+    std::string text;
+#if TORCH_VERSION_MAJOR >= 2
+    void process(const c10::Warning& warning) override {
+      if (text.empty()) text = warning.msg();
+    }
+#else
+    void process(const c10::SourceLocation&, const std::string& msg, const bool) override {
+      if (text.empty()) text = msg;
+    }
+#endif
+  } collect;
+  {
+#if TORCH_VERSION_MAJOR >= 2
+    c10::WarningUtils::WarningHandlerGuard guard(&collect);
+#else
+    c10::Warning::WarningHandlerGuard guard(&collect);
+#endif
+    try {
+      info.cuda_devices = static_cast<int>(torch::cuda::device_count());
+    } catch (const c10::Error& e) {
+      collect.text = e.what_without_backtrace();
+    }
+  }
+  if (info.cuda_devices == 0) {
+    info.no_device_reason = collect.text.empty() ? "the CUDA runtime reports no device" : collect.text;
+    const size_t cut = info.no_device_reason.find_first_of("\n");
+    if (cut != std::string::npos) info.no_device_reason.resize(cut);
+  }
+  try {
+    if (hooks.hasCuDNN()) {
+      const long v = hooks.versionCuDNN();  // 9 x 10000 + minor x 100 + patch (cuDNN 9)
+      info.cudnn_version = std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." + std::to_string(v % 100);
+    }
+  } catch (const c10::Error&) {
+  }
+  return info;
+}
 
-std::string torch_build_info() {
+std::string TorchRuntimeInfo::summary() const {
   std::ostringstream out;
-  out << "LibTorch " << TORCH_VERSION_MAJOR << "." << TORCH_VERSION_MINOR << "." << TORCH_VERSION_PATCH
-      << ", CUDA " << (torch::cuda::is_available() ? "available" : "not available")
-      << ", intra-op threads " << torch::get_num_threads();
+  out << "LibTorch " << libtorch_version << ", ";
+  if (!cuda_compiled)
+    out << "CPU only (no CUDA compiled in)";
+  else if (cuda_devices == 0)
+    out << "CUDA " << cuda_version << " compiled, no device visible";
+  else
+    out << "CUDA " << cuda_version << " compiled, " << cuda_devices << " device" << (cuda_devices == 1 ? "" : "s");
+  out << ", " << threads << " intra-op threads";
   return out.str();
 }
+
+bool cuda_available() {
+  const TorchRuntimeInfo info = torch_runtime_info();
+  return info.cuda_compiled && info.cuda_devices > 0;
+}
+
+std::string torch_build_info() { return torch_runtime_info().summary(); }
 
 void l2_normalize_rows(float* data, int64_t n, int64_t d) {
   for (int64_t i = 0; i < n; ++i) {
@@ -132,9 +200,31 @@ ClipModel ClipModel::load(const BundleInfo& bundle, const RuntimeOptions& option
   } catch (const c10::Error&) {
     throw Error(ErrorKind::kUsage, "unknown device '" + options.device + "'", "use cpu, cuda or cuda:N");
   }
-  if (impl->device.is_cuda() && !torch::cuda::is_available())
-    throw Error(ErrorKind::kUnsupported, "--device " + options.device + " needs a CUDA build of LibTorch and a GPU",
-                "this clipzs links " + torch_build_info() + "; use --device cpu");
+  if (!bundle.min_libtorch.empty()) {
+    int major = 0, minor = 0;
+    std::sscanf(bundle.min_libtorch.c_str(), "%d.%d", &major, &minor);
+    if (TORCH_VERSION_MAJOR < major || (TORCH_VERSION_MAJOR == major && TORCH_VERSION_MINOR < minor)) {
+      std::string by = bundle.export_torch_version.empty() ? "" : " (exported by torch " + bundle.export_torch_version + ")";
+      throw Error(ErrorKind::kUnsupported,
+                  bundle.path_of("bundle.json") + ": this bundle needs LibTorch >= " + bundle.min_libtorch + by +
+                      ", and this clipzs runs on LibTorch " + std::to_string(TORCH_VERSION_MAJOR) + "." +
+                      std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH),
+                  "use a clipzs built against LibTorch >= " + bundle.min_libtorch +
+                      " (docs/building.md), or re-export the model with --attention manual (loads in LibTorch 1.13 and later)");
+    }
+  }
+  if (impl->device.is_cuda()) {
+    const TorchRuntimeInfo runtime = torch_runtime_info();
+    if (!runtime.cuda_compiled)
+      throw Error(ErrorKind::kUnsupported, "device '" + options.device + "' needs a CUDA build of LibTorch",
+                  "this clipzs links " + runtime.summary() + "; use device cpu, or build the CUDA variant (docs/building.md)");
+    if (runtime.cuda_devices == 0)
+      throw Error(ErrorKind::kUnsupported, "device '" + options.device + "': no CUDA device is visible (" + runtime.no_device_reason + ")",
+                  "this clipzs links " + runtime.summary() + "; use device cpu on this machine");
+    if (impl->device.has_index() && impl->device.index() >= runtime.cuda_devices)
+      throw Error(ErrorKind::kUsage, "device '" + options.device + "' does not exist (" + std::to_string(runtime.cuda_devices) +
+                                         " CUDA device" + (runtime.cuda_devices == 1 ? "" : "s") + " visible)");
+  }
   if (impl->device.is_cpu() && options.dtype == DType::kFloat16)
     throw Error(ErrorKind::kUnsupported, "fp16 is not supported on the CPU by this LibTorch",
                 "use --dtype bf16 (fast on CPUs with AVX512-BF16/AMX) or fp32");

@@ -17,14 +17,17 @@
 #include <chrono>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <iomanip>
 #include <limits>
 #include <mutex>
 #include <numeric>
+#include <sstream>
 
-#include <spdlog/spdlog.h>
 
 #include "clipzs/error.hpp"
 #include "clipzs/knn.hpp"
+#include "clipzs/log.hpp"
 #include "search/knn_kernels.hpp"
 
 namespace clipzs {
@@ -191,7 +194,11 @@ bool screen_self_check() {
     torch::Tensor bound = a.to(torch::kDouble).norm(2, 1, true) * b.to(torch::kDouble).norm(2, 1, true).t();
     const double worst = ((approx - exact).abs() / bound).max().item<double>();
     ok = worst <= screen_bound_factor(d);
-    if (!ok) spdlog::debug("k-NN: bf16 product error {:.3g} exceeds the bound, bf16 screening off", worst);
+    if (!ok && log_enabled(LogLevel::kDebug)) {
+      char line[128];
+      std::snprintf(line, sizeof line, "k-NN: bf16 product error %.3g exceeds the bound, bf16 screening off", worst);
+      log_debug(line);
+    }
   });
   return ok;
 }
@@ -429,10 +436,14 @@ KnnResult exact_knn_cpu(const float* queries, int64_t nq, const BankView& bank, 
         for (int64_t e = 0; e < *from.size; ++e) into.push(from.score[e], from.id[e]);
       }
     });
-  spdlog::debug("k-NN: {} x {} bank, {} queries, {} threads, chunks of {} rows, blocks of {} queries, {} groups x {} "
-                "parts: {} bf16-screened and {} fp32 tiles, {:.1f} rows rescored per query",
-                rows, d, nq, threads, chunk, qb, groups, parts, tiles_bf16.load(), tiles_fp32.load(),
-                double(rescored.load()) / double(nq));
+  if (log_enabled(LogLevel::kDebug)) {
+    std::ostringstream line;
+    line << "k-NN: " << rows << " x " << d << " bank, " << nq << " queries, " << threads << " threads, chunks of "
+         << chunk << " rows, blocks of " << qb << " queries, " << groups << " groups x " << parts << " parts: "
+         << tiles_bf16.load() << " bf16-screened and " << tiles_fp32.load() << " fp32 tiles, " << std::fixed
+         << std::setprecision(1) << double(rescored.load()) / double(nq) << " rows rescored per query";
+    log_debug(line.str());
+  }
   KnnResult result = empty_result(nq, o.k);
   heaps[0].finish(result);
   return result;

@@ -13,10 +13,10 @@
 #include <typeinfo>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "clipzs/error.hpp"
 #include "clipzs/knn.hpp"
+#include "clipzs/log.hpp"
 #include "search/knn_kernels.hpp"
 
 #ifdef CLIPZS_HAVE_FAISS
@@ -271,7 +271,7 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
       const std::vector<int64_t> pick = sample_rows(rows, train_rows, o.seed);
       std::vector<float> sample(static_cast<size_t>(train_rows * d));
       for (size_t i = 0; i < pick.size(); ++i) widen_rows(bank, pick[i], 1, sample.data() + i * d);
-      spdlog::info("training {} on {} sampled rows", type, train_rows);
+      log_info("training " + type + " on " + std::to_string(train_rows) + " sampled rows");
       index->train(train_rows, sample.data());
     }
     const auto add_start = std::chrono::steady_clock::now();
@@ -332,7 +332,7 @@ KnnResult search_faiss_index(const std::string& path, const float* queries, int6
       try {
         index.reset(faiss::read_index(path.c_str(), faiss::IO_FLAG_MMAP));
       } catch (const faiss::FaissException& e) {
-        spdlog::debug("FAISS could not memory-map '{}' ({}); reading it into memory", path, e.what());
+        log_debug("FAISS could not memory-map '" + path + "' (" + e.what() + "); reading it into memory");
       }
     }
     if (!index) index.reset(faiss::read_index(path.c_str()));
@@ -343,7 +343,8 @@ KnnResult search_faiss_index(const std::string& path, const float* queries, int6
   if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index.get()))
     mapped = dynamic_cast<const faiss::OnDiskInvertedLists*>(ivf->invlists) != nullptr;
   check_mapped_lists(index.get(), path);
-  spdlog::debug("index '{}': {} rows, d = {}, {}", path, index->ntotal, index->d, mapped ? "inverted lists memory-mapped" : "in memory");
+  log_debug("index '" + path + "': " + std::to_string(index->ntotal) + " rows, d = " + std::to_string(index->d) + ", " +
+            (mapped ? "inverted lists memory-mapped" : "in memory"));
 
   if (index->d != dim)
     throw Error(ErrorKind::kInput, "'" + path + "' indexes " + std::to_string(index->d) + "-dimensional vectors but the queries are " +

@@ -1,5 +1,7 @@
 #include "clipzs/bundle.hpp"
 
+#include <cstdio>
+
 #include <filesystem>
 #include <limits>
 #include <type_traits>
@@ -124,6 +126,24 @@ BundleInfo load_bundle_info(const std::string& dir, bool verify_hashes) {
   b.eot_id = field<int64_t>(text_section, "eot_id", "text", file);
   b.text_width = optional_field<int>(text_section, "width", 0, "text", file);
   b.logit_scale = optional_field<float>(root, "logit_scale", 100.0f, "", file);
+
+  std::string attention;
+  if (root.contains("export") && root["export"].is_object()) {
+    const json& exp = root["export"];
+    b.export_torch_version = optional_field<std::string>(exp, "torch_version", "", "export", file);
+    attention = optional_field<std::string>(exp, "attention", "", "export", file);
+  }
+  if (root.contains("requires")) {
+    const json& req = section(root, "requires", file);
+    b.min_libtorch = optional_field<std::string>(req, "libtorch", "", "requires", file);
+    int major = 0, minor = 0;
+    char tail = 0;
+    if (!b.min_libtorch.empty() && std::sscanf(b.min_libtorch.c_str(), "%d.%d%c", &major, &minor, &tail) != 2)
+      throw Error(ErrorKind::kModel, file + ": requires.libtorch '" + b.min_libtorch + "' is not a major.minor version",
+                  "re-export the bundle with scripts/export_clip.py");
+  } else if (attention == "sdpa") {
+    b.min_libtorch = "2.0";  // scaled_dot_product_attention, written before requires existed
+  }
 
   const json& files = section(root, "files", file);
   for (auto it = files.begin(); it != files.end(); ++it) {

@@ -38,5 +38,13 @@ b['files']['text_encoder.pt'] = hashlib.sha256(b'not a zip archive').hexdigest()
 PYEOF
 expect_exit 4 "text encoder that is not TorchScript" -- "$CLIPZS" info --model "$WORK/b6"
 expect_stderr "text_encoder.pt" "message names the file"
-expect_exit 2 "info needs --model or --store" -- "$CLIPZS" info
+expect_exit 2 "info takes --model or --store, not both" -- "$CLIPZS" info --model "$TINY_VIT" --store "$WORK"
+expect_exit 0 "info alone describes the runtime" -- "$CLIPZS" info
+py_check "runtime: LibTorch version, CUDA compiled or not, devices, and a summary that says the same" "
+import json; r = json.load(open('$WORK/out'))['runtime']
+assert r['libtorch'].count('.') == 2 and isinstance(r['cuda_compiled'], bool) and r['cuda_devices'] >= 0, r
+if not r['cuda_compiled']: assert 'CPU only (no CUDA compiled in)' in r['summary'], r
+elif r['cuda_devices'] == 0: assert ('CUDA %s compiled, no device visible' % r['cuda_version']) in r['summary'], r
+else: assert ('CUDA %s compiled, %d device' % (r['cuda_version'], r['cuda_devices'])) in r['summary'], r
+assert r['summary'].startswith('LibTorch ' + r['libtorch']), r"
 finish

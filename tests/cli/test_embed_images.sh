@@ -53,8 +53,37 @@ assert rows[1]['status'] == 'error' and 'x.jpg' in rows[1]['error'], rows"
 expect_exit 3 "missing input folder" -- "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/nope" --out "$WORK/s3"
 expect_exit 2 "unknown dtype is a usage error" -- \
   "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/s4" --dtype fp64
-expect_exit 6 "--device cuda on a CPU build" -- \
-  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/s5" --device cuda
+# --device cuda: decided from the devices this build actually sees. With a GPU the same images are embedded
+# there and compared with the CPU (fp32 cosine >= 0.9999, fp16 >= 0.999); without one, exit 6 and a
+# message that says why (no CUDA in this LibTorch, or no device visible).
+"$CLIPZS" info -q > "$WORK/runtime.json" || fail "clipzs info (runtime) failed"
+read -r cuda_compiled cuda_devices < <("$PY" -c "
+import json; r = json.load(open('$WORK/runtime.json'))['runtime']; print(int(r['cuda_compiled']), r['cuda_devices'])")
+if [ -z "${cuda_devices:-}" ]; then
+  fail "clipzs info printed no runtime.cuda_devices"
+elif [ "$cuda_devices" -gt 0 ]; then
+  run_cuda() {  # $1 out folder, $2 device, $3 dtype
+    "$CLIPZS" -q embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$1" --device "$2" --dtype "$3" \
+      --store-dtype float32 --threads 1 > /dev/null
+  }
+  run_cuda "$WORK/s5cpu" cpu fp32 && run_cuda "$WORK/s5gpu" cuda fp32 && run_cuda "$WORK/s5half" cuda fp16 ||
+    fail "embedding on the GPU failed"
+  py_check "GPU embeddings equal the CPU's (fp32 cosine >= 0.9999, fp16 >= 0.999)" "
+import numpy as np
+c = np.load('$WORK/s5cpu/embeddings.npy'); g = np.load('$WORK/s5gpu/embeddings.npy'); h = np.load('$WORK/s5half/embeddings.npy')
+ok = np.linalg.norm(c, axis=1) > 0
+cos = lambda a, b: (a[ok] * b[ok]).sum(1).min()
+assert cos(c, g) >= 0.9999 and cos(c, h) >= 0.999, (cos(c, g), cos(c, h))
+print('worst cosine fp32', cos(c, g), 'fp16', cos(c, h))"
+else
+  expect_exit 6 "--device cuda where no CUDA device is visible" -- \
+    "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/s5" --device cuda
+  if [ "$cuda_compiled" -eq 1 ]; then
+    expect_stderr "no CUDA device is visible" "the message says no device is visible (CUDA LibTorch)"
+  else
+    expect_stderr "needs a CUDA build of LibTorch" "the message says this LibTorch has no CUDA"
+  fi
+fi
 chmod 500 "$WORK" 2>/dev/null
 if [ "$(id -u)" -ne 0 ]; then
   expect_exit 5 "unwritable output" -- "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/imgs" --out "$WORK/ro/store"

@@ -1,4 +1,5 @@
-// `clipzs info`: validate a model bundle (files, hashes, a dry forward) and print what it is.
+// `clipzs info`: what this clipzs runs on (LibTorch, CUDA, devices); with --model or --store, validate a
+// model bundle (files, hashes, a dry forward) or an embedding store and print what it is.
 #include <spdlog/spdlog.h>
 
 #include "clipzs/bundle.hpp"
@@ -7,17 +8,41 @@
 #include "command.hpp"
 
 namespace clipzs::cli {
+namespace {
+
+nlohmann::json runtime_json(const TorchRuntimeInfo& info) {
+  nlohmann::json out = {{"libtorch", info.libtorch_version},
+                        {"cuda_compiled", info.cuda_compiled},
+                        {"cuda_devices", info.cuda_devices},
+                        {"threads", info.threads},
+                        {"summary", info.summary()}};
+  if (info.cuda_compiled) {
+    out["cuda_version"] = info.cuda_version;
+    out["cudnn_version"] = info.cudnn_version;
+    if (info.cuda_devices == 0) out["no_device_reason"] = info.no_device_reason;
+  }
+  return out;
+}
+
+}  // namespace
 
 void register_info(CLI::App& app, Action& action) {
   static std::string model_dir, store_dir;
   static bool skip_forward = false;
-  CLI::App* info = app.add_subcommand("info", "Check and describe a model bundle (--model) or an embedding store (--store)");
+  CLI::App* info = app.add_subcommand(
+      "info", "Show the LibTorch and CUDA this clipzs runs on; check and describe a model bundle (--model) or an embedding store (--store)");
   info->add_option("--model", model_dir, "Model bundle folder");
   info->add_option("--store", store_dir, "Embedding store folder");
   info->add_flag("--no-forward", skip_forward, "Skip the dry forward through both encoders");
   info->callback([&action] {
     action = [] {
-      if (model_dir.empty() == store_dir.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --model or --store");
+      if (!model_dir.empty() && !store_dir.empty()) throw Error(ErrorKind::kUsage, "give at most one of --model or --store");
+      if (model_dir.empty() && store_dir.empty()) {
+        const TorchRuntimeInfo runtime = torch_runtime_info();
+        spdlog::info("{}", runtime.summary());
+        print_summary({{"runtime", runtime_json(runtime)}});
+        return;
+      }
       if (!store_dir.empty()) {
         Store store = read_store(store_dir, true);
         nlohmann::json out = store.manifest;
@@ -39,7 +64,7 @@ void register_info(CLI::App& app, Action& action) {
         ClipModel model = ClipModel::load(bundle, runtime);
         model.check_shapes();
         out["forward_checked"] = true;
-        out["runtime"] = torch_build_info();
+        out["runtime"] = runtime_json(torch_runtime_info());
       }
       print_summary(out);
     };

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "clipzs/log.hpp"
 #include "command.hpp"
 
 int main(int argc, char** argv) {
@@ -47,6 +48,22 @@ int main(int argc, char** argv) {
   }
   if (verbose) spdlog::set_level(spdlog::level::debug);
   if (quiet) spdlog::set_level(spdlog::level::warn);
+  // The library logs through its own sink; forward it to spdlog at spdlog's level.
+  const auto spd_level = spdlog::get_level();
+  const clipzs::LogLevel lib_level = spd_level <= spdlog::level::debug ? clipzs::LogLevel::kDebug
+                                     : spd_level <= spdlog::level::info ? clipzs::LogLevel::kInfo
+                                     : spd_level <= spdlog::level::warn ? clipzs::LogLevel::kWarn
+                                                                        : clipzs::LogLevel::kError;
+  clipzs::set_log_sink(
+      [](clipzs::LogLevel level, const std::string& message) {
+        switch (level) {
+          case clipzs::LogLevel::kDebug: spdlog::debug("{}", message); break;
+          case clipzs::LogLevel::kInfo: spdlog::info("{}", message); break;
+          case clipzs::LogLevel::kWarn: spdlog::warn("{}", message); break;
+          default: spdlog::error("{}", message); break;
+        }
+      },
+      lib_level);
   configure_progress(quiet, progress_every);
   install_signal_handlers();
   const int code = run_guarded(action);
