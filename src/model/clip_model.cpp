@@ -33,10 +33,17 @@ void set_torch_threads(int threads) {
   if (threads > 0) torch::set_num_threads(threads);
 }
 
+namespace {
+// The LibTorch headers clipzs was compiled against, "major.minor.patch".
+std::string libtorch_version() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+}  // namespace
+
 TorchRuntimeInfo torch_runtime_info() {
   TorchRuntimeInfo info;
-  info.libtorch_version = std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
-                          std::to_string(TORCH_VERSION_PATCH);
+  info.libtorch_version = libtorch_version();
   info.threads = static_cast<int>(torch::get_num_threads());
   // Without libtorch_cuda.so, ATen's CUDA hooks are the stub, whose version queries throw.
   const at::CUDAHooksInterface& hooks = at::detail::getCUDAHooks();
@@ -207,8 +214,7 @@ ClipModel ClipModel::load(const BundleInfo& bundle, const RuntimeOptions& option
       std::string by = bundle.export_torch_version.empty() ? "" : " (exported by torch " + bundle.export_torch_version + ")";
       throw Error(ErrorKind::kUnsupported,
                   bundle.path_of("bundle.json") + ": this bundle needs LibTorch >= " + bundle.min_libtorch + by +
-                      ", and this clipzs runs on LibTorch " + std::to_string(TORCH_VERSION_MAJOR) + "." +
-                      std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH),
+                      ", and this clipzs runs on LibTorch " + libtorch_version(),
                   "use a clipzs built against LibTorch >= " + bundle.min_libtorch +
                       " (docs/building.md), or re-export the model with --attention manual (loads in LibTorch 1.13 and later)");
     }
