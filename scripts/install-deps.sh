@@ -6,11 +6,16 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libtorch-dev libopenblas0-openmp
-  libopencv-dev libpng-dev libjpeg-dev libgif-dev libwebp-dev zlib1g-dev libssl-dev libutf8proc-dev
+  libopencv-dev libopencv-contrib-dev libpng-dev libjpeg-dev libgif-dev libwebp-dev zlib1g-dev libssl-dev libutf8proc-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev libfaiss-dev
   python3 python3-venv python3-torch python3-numpy python3-pil python3-torchvision
   dataset-fashion-mnist wordnet-base fonts-dejavu-core
+  bsdutils util-linux
+  slurmctld slurmd slurm-client munge
 )
+# bsdutils: script(1), the pseudo-terminal of the progress test; util-linux: setpriv, which runs the
+# permission tests as an unprivileged user under root; slurm*/munge: the single-node Slurm of the
+# cluster-script test (the test starts and stops the daemons itself).
 
 missing=()
 for p in "${packages[@]}"; do

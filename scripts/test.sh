@@ -7,7 +7,8 @@
 #   scripts/test.sh                 # everything
 #   scripts/test.sh -L unit         # a CTest label subset (unit, base, core, gpu, cli, python), in each build
 # Env: CLIPZS_BUILDS (auto: cpu, plus cuda where the toolkit is; or "cpu", "cuda", "cpu cuda"),
-#      BUILD_DIR (build), CUDA_BUILD_DIR (build-cuda), JOBS (cores), CLIPZS_CXX_STANDARD (17 or 20).
+#      BUILD_DIR (build), CUDA_BUILD_DIR (build-cuda), JOBS (cores), CLIPZS_CXX_STANDARD (17 or 20),
+#      CI or CLIPZS_STRICT_SKIPS=1 (a skipped test that is not GPU-only fails the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -30,6 +31,10 @@ fi
 
 results=()  # "name passed failed skipped"
 status=0
+SKIPPED_LIST=$(mktemp)
+trap 'rm -f "$SKIPPED_LIST"' EXIT
+STRICT_SKIPS=0
+if [ -n "${CI:-}" ] || [ "${CLIPZS_STRICT_SKIPS:-0}" = 1 ]; then STRICT_SKIPS=1; fi
 
 run_build() {  # name build-dir cmake-args... -- ctest-args...
   local name=$1 dir=$2; shift 2
@@ -40,7 +45,7 @@ run_build() {  # name build-dir cmake-args... -- ctest-args...
   local ok=1
   mkdir -p "$dir"
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCLIPZS_CXX_STANDARD="${CLIPZS_CXX_STANDARD:-17}" \
-        -DCLIPZS_BUILD_TESTS=ON -DCLIPZS_WITH_FAISS=ON -DCLIPZS_TORCH2_PYTHON="$venv_python" "${cmake_args[@]}" >"$dir/configure.log" 2>&1 ||
+        -DCLIPZS_BUILD_TESTS=ON -DCLIPZS_WITH_FAISS=ON -DCLIPZS_WITH_FREETYPE=ON -DCLIPZS_TORCH2_PYTHON="$venv_python" "${cmake_args[@]}" >"$dir/configure.log" 2>&1 ||
     { ok=0; cat "$dir/configure.log" >&2; }
   if [ $ok -eq 1 ] && ! cmake --build "$dir" -j "$JOBS"; then ok=0; fi
   if [ $ok -eq 0 ]; then
@@ -54,23 +59,14 @@ run_build() {  # name build-dir cmake-args... -- ctest-args...
   rm -f "$junit"
   (cd "$dir" && ctest --output-on-failure -j "$JOBS" --output-junit "$(pwd)/ctest-junit.xml" "$@") || rc=$?
   [ $rc -ne 0 ] && status=1
+  # Which tests may skip: those labelled gpu (they need a device). Every other skip means something
+  # the suite needs is missing; scripts/install-deps.sh installs all of it, so in CI (CI set, as CI
+  # services do, or CLIPZS_STRICT_SKIPS=1) such a skip fails the run.
+  (cd "$dir" && ctest --show-only=json-v1 "$@") >"$dir/ctest-tests.json" 2>/dev/null || true
   local counts
-  counts=$(python3 - "$junit" <<'PY'
-import sys, xml.etree.ElementTree as ET
-try:
-    cases = ET.parse(sys.argv[1]).getroot().iter("testcase")
-except Exception:
-    print("0 1 0"); sys.exit()
-passed = failed = skipped = 0
-for c in cases:
-    st = c.get("status", "")
-    if c.find("skipped") is not None or st in ("notrun", "disabled"): skipped += 1
-    elif c.find("failure") is not None or c.find("error") is not None or st == "fail": failed += 1
-    else: passed += 1
-print(passed, failed, skipped)
-PY
-)
+  counts=$(python3 scripts/ctest_summary.py "$junit" "$dir/ctest-tests.json" "$name" "$dir/skipped.txt")
   results+=("$name $counts")
+  cat "$dir/skipped.txt" >> "$SKIPPED_LIST"
 }
 
 for b in $BUILDS; do
@@ -95,5 +91,6 @@ for r in "${results[@]}"; do
   echo "  ${f[*]:0:$((n - 3))}: $p passed, $fl failed, $s skipped" >&2
   tp=$((tp + p)); tf=$((tf + fl)); ts=$((ts + s))
 done
+python3 scripts/ctest_summary.py --skips "$SKIPPED_LIST" "$STRICT_SKIPS" || status=1
 echo "total: $tp passed, $tf failed, $ts skipped"
 exit $status

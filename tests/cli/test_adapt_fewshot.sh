@@ -2,7 +2,7 @@
 # adapt linear-probe / tip-adapter / tip-adapter-f on Fashion-MNIST embedded by the tiny random-weight
 # bundle: the mechanics (exit codes, state files, seeded draws, eval/infer --method), not accuracy.
 source "$(dirname "$0")/lib.sh"
-[ -d /usr/share/datasets/fashion-mnist ] || { echo "SKIP: dataset-fashion-mnist not installed"; exit 77; }
+need_fmnist
 "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm_train" --split train --per-class 10 >/dev/null
 "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm_test" --split test --per-class 6 >/dev/null
 CFG="$CLIPZS_SOURCE_DIR/configs/datasets"

@@ -3,7 +3,7 @@
 # views: the mechanics (state files, numpy re-evaluation of the module, determinism, training-free mode,
 # bad inputs), not accuracy.
 source "$(dirname "$0")/lib.sh"
-[ -d /usr/share/datasets/fashion-mnist ] || { echo "SKIP: dataset-fashion-mnist not installed"; exit 77; }
+need_fmnist
 "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm_train" --split train --per-class 6 >/dev/null
 "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm_test" --split test --per-class 4 >/dev/null
 CFG="$CLIPZS_SOURCE_DIR/configs/datasets"

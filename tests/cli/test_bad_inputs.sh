@@ -70,6 +70,6 @@ if "${run_as[@]}" "$CLIPZS" --version >/dev/null 2>&1 && "${run_as[@]}" test -r 
     --input "$WORK/locked.txt" --out "$WORK/nobody/s" --no-progress
   grep -q "Permission denied" "$WORK/nobody/s/rows.jsonl" && pass "reason: Permission denied" || fail "no 'Permission denied' row"
 else
-  echo "note: skipped the permission case (cannot run clipzs as an unprivileged user here)" >&2
+  skip_part "the permission case: cannot run clipzs as an unprivileged user here (setpriv, from util-linux)"
 fi
 finish

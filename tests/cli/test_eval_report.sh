@@ -4,7 +4,7 @@
 # (HTML parsed, every chart a decodable PNG, the inlined charts byte-equal to charts/*.png), and the
 # figures in summary.md are the results' own, recomputed here from the results JSON. No browser needed.
 source "$(dirname "$0")/lib.sh"
-[ -d /usr/share/datasets/fashion-mnist ] || { echo "SKIP: dataset-fashion-mnist not installed"; exit 77; }
+need_fmnist
 "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm_train" --split train --per-class 6 >/dev/null
 "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm_test" --split test --per-class 6 >/dev/null
 CFG="$CLIPZS_SOURCE_DIR/configs/datasets"

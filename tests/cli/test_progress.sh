@@ -49,7 +49,7 @@ last = frames[-1]
 assert 'embed [####################] 18/18 rows 100.0%' in last and ' in 00:0' in last, last
 assert '\x1b[K' in last"
 else
-  echo "note: no script(1) or no pseudo-terminal here; the terminal case is skipped" >&2
+  skip_part "the terminal case: no script(1) (bsdutils) or no pseudo-terminal here"
 fi
 
 # Other long commands report steps: InMaP (iterations), FAISS index build (rows added).

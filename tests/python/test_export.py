@@ -2,8 +2,9 @@
 """Tests of the Python side: bundle export, the clipzs model definition, reference_embed.py.
 
 Standalone (plain asserts): /usr/bin/python3 tests/python/test_export.py [-k SUBSTRING]
-Prints one line per test and last "N passed, M failed"; exits 1 when a test failed. Tests that need
-../shared/reference (or $CLIPZS_SHARED_DIR) print "skip" and count as neither.
+Prints one line per test and last "N passed, M failed, K skipped"; exits 1 when a test failed, else 77
+(CTest's SKIP_RETURN_CODE: the whole file counts as skipped, never as passed) when a test was skipped
+because something it needs is missing (../shared/reference, or $CLIPZS_SHARED_DIR), else 0.
 """
 
 import hashlib
@@ -676,12 +677,13 @@ def main(argv) -> int:
     torch.set_num_threads(2)
     setup()
     tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f) and only in n]
-    passed = failed = 0
+    passed = failed = skipped = 0
     for name, fn in tests:
         try:
             fn()
         except Skip as e:
-            print("skip %s: %s" % (name, e))
+            skipped += 1
+            print("SKIP %s: %s" % (name, e))
             continue
         except Exception:  # noqa: BLE001
             failed += 1
@@ -689,8 +691,8 @@ def main(argv) -> int:
             continue
         passed += 1
         print("ok   %s" % name)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
+    return 1 if failed else 77 if skipped else 0
 
 
 if __name__ == "__main__":
