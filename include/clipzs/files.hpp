@@ -34,6 +34,10 @@ std::string temp_path_for(const std::string& path);
 // parts resolved (so "x/../a" and "a/" are "a").
 bool path_within(const std::string& inner, const std::string& outer);
 
+// Whether writing to `path` would replace something: it exists and is not an empty folder. An existing
+// empty folder (made by `mkdir -p` or `mktemp -d` before the run) is a free output, no --overwrite needed.
+bool output_taken(const std::string& path);
+
 // The checks of FolderWriter's constructor on their own (callers run them before long work); returns
 // `dir` as FolderWriter takes it.
 std::string check_replaceable_folder(const std::string& dir, const std::string& marker = {});

@@ -39,6 +39,13 @@ std::vector<uint8_t> read_archive_member(const ImageInput& input);
 
 std::vector<ImageInput> list_image_inputs(const std::string& input);
 
+// The one list of image file extensions, used wherever a file or archive member is taken for an image
+// by its name (folder listings, WebDataset shards): jpg jpeg png bmp webp tif tiff gif ppm pgm pbm.
+// `ext` may carry its leading dot; case does not matter.
+bool is_image_extension(std::string ext);
+// The list as shown to users: ".jpg/.jpeg/.png/..."
+std::string image_extensions_text();
+
 // sha256 over the listing (paths, archive members and labels), used to recognise the same run when resuming.
 std::string listing_fingerprint(const std::vector<ImageInput>& inputs);
 

@@ -90,6 +90,14 @@ struct Store {
 // retrieval bank at half the memory.
 Store read_store(const std::string& dir, bool verify = true, bool as_float = true);
 
+// The logit scale (exp of the model's learned logit_scale: 100 for OpenAI's CLIP) of the bundle that
+// made a store: the manifest's bundle record, or, for stores written before clipzs recorded it, the
+// bundle.json that record points to. 0 when neither says.
+float store_logit_scale(const nlohmann::json& manifest);
+// The softmax scale a method uses: `override_scale` when positive (a --logit-scale flag), else the
+// store's bundle's (above). Error(kInput) naming the store when that is unknown.
+float resolve_logit_scale(float override_scale, const nlohmann::json& manifest, const std::string& store);
+
 // What `clipzs verify` found in a store (or a bank: its images/ and captions/ stores and bank.json).
 struct StoreVerification {
   std::string dir;

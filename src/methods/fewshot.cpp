@@ -84,7 +84,7 @@ FewShotSet mean_per_group(const FewShotSet& set) {
 }
 
 void save_fewshot_state(const FewShotState& state, const std::string& dir, bool overwrite) {
-  if (fs::exists(dir) && !overwrite)
+  if (output_taken(dir) && !overwrite)
     throw Error(ErrorKind::kOutput, "'" + dir + "' already exists", "pass --overwrite to replace it, or choose another --out");
   FolderWriter folder(dir, "state.json");
   const std::string& temp = folder.temp();

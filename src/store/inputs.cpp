@@ -15,13 +15,9 @@ namespace clipzs {
 namespace fs = std::filesystem;
 namespace {
 
-bool has_image_extension(const fs::path& path) {
-  static const std::set<std::string> kExtensions{".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif",
-                                                 ".tiff", ".gif", ".ppm", ".pgm", ".pbm"};
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return kExtensions.count(ext) > 0;
-}
+const char* const kImageExtensions[] = {"jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif", "ppm", "pgm", "pbm"};
+
+bool has_image_extension(const fs::path& path) { return is_image_extension(path.extension().string()); }
 
 // Every entry named like an image becomes a row, also when it is not a readable regular file (a broken
 // symlink, a folder called x.jpg, a FIFO): the run then records why it could not be read instead of
@@ -169,7 +165,21 @@ std::vector<ImageInput> list_image_inputs(const std::string& input) {
   }
   if (out.empty())
     throw Error(ErrorKind::kInput, "input '" + input + "' lists no images",
-                "folders are searched for .jpg/.jpeg/.png/.bmp/.webp/.tif/.gif files");
+                "folders are searched for " + image_extensions_text() + " files");
+  return out;
+}
+
+bool is_image_extension(std::string ext) {
+  if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
+  ext = detail::ascii_lower(std::move(ext));
+  for (const char* e : kImageExtensions)
+    if (ext == e) return true;
+  return false;
+}
+
+std::string image_extensions_text() {
+  std::string out;
+  for (const char* e : kImageExtensions) out += (out.empty() ? "." : "/.") + std::string(e);
   return out;
 }
 

@@ -390,11 +390,6 @@ class TarScanner {
   uint64_t file_size_ = 0;
 };
 
-bool is_image_ext(const std::string& ext) {
-  const std::string e = ascii_lower(ext);
-  return e == "jpg" || e == "jpeg" || e == "png" || e == "webp" || e == "bmp";
-}
-
 void list_shard(const fs::path& shard, PairListing& out) {
   TarScanner tar(shard);
   const std::string name = shard.string();
@@ -420,7 +415,7 @@ void list_shard(const fs::path& shard, PairListing& out) {
     auto [it, fresh] = by_key.emplace(key, samples.size());
     if (fresh) samples.push_back({std::move(key)});
     Sample& s = samples[it->second];
-    if (is_image_ext(ext)) {
+    if (is_image_extension(ext)) {
       if (m.size == 0) s.empty_image = true;
       else if (s.image == nullptr) s.image = &m;
     } else if (ext == "txt") {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -289,6 +290,32 @@ json StoreWriter::finish(const json& manifest) {
   fs::remove(impl_->path(kRunFile), ec);
   fsync_path(impl_->dir);
   return out;
+}
+
+float store_logit_scale(const json& manifest) {
+  const json bundle = manifest.value("bundle", json::object());
+  if (bundle.contains("logit_scale") && bundle["logit_scale"].is_number()) return bundle["logit_scale"].get<float>();
+  const std::string dir = bundle.value("dir", "");
+  if (dir.empty()) return 0.0f;
+  std::error_code ec;
+  const fs::path file = fs::path(dir) / "bundle.json";
+  if (!fs::is_regular_file(file, ec)) return 0.0f;
+  try {
+    const json b = json::parse(read_file(file.string()));
+    return b.contains("logit_scale") && b["logit_scale"].is_number() ? b["logit_scale"].get<float>() : 100.0f;
+  } catch (const std::exception&) {
+    return 0.0f;
+  }
+}
+
+float resolve_logit_scale(float override_scale, const json& manifest, const std::string& store) {
+  if (override_scale > 0) return override_scale;
+  const float s = store_logit_scale(manifest);
+  if (!(s > 0) || !std::isfinite(s))
+    throw Error(ErrorKind::kInput, "cannot tell the logit scale of the bundle that made '" + store +
+                                       "' (its manifest predates the record and the bundle folder is gone)",
+                "pass --logit-scale (100 for OpenAI's CLIP models), or embed the store again");
+  return s;
 }
 
 Store read_store(const std::string& dir, bool verify, bool as_float) {

@@ -147,6 +147,13 @@ bool path_within(const std::string& inner, const std::string& outer) {
   return true;
 }
 
+bool output_taken(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::symlink_status(path, ec);
+  if (!std::filesystem::exists(status)) return false;
+  return !(std::filesystem::is_directory(status) && std::filesystem::is_empty(path, ec) && !ec);
+}
+
 std::string check_replaceable_folder(const std::string& dir, const std::string& marker) {
   namespace fs = std::filesystem;
   std::string normal = without_trailing_separator(fs::path(dir).lexically_normal().string());

@@ -7,15 +7,30 @@
 #include "clipzs/embed.hpp"
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
+#include "clipzs/log.hpp"
 
 namespace clipzs {
 using nlohmann::json;
 
 namespace {
 
-bool looks_like_json(const std::string& text) {
+// Opens like a JSON object or array (after blanks and a UTF-8 byte-order mark).
+bool opens_like_json(const std::string& text) {
   size_t i = text.find_first_not_of(" \t\r\n\xEF\xBB\xBF");
   return i != std::string::npos && (text[i] == '{' || text[i] == '[');
+}
+
+// A line only JSON has: a lone bracket, or a quoted string followed by a comma or colon. A file with
+// such lines that does not parse is broken JSON, not a list of entries.
+bool has_json_syntax_line(const std::vector<std::string>& lines) {
+  for (std::string l : lines) {
+    const size_t b = l.find_first_not_of(" \t"), e = l.find_last_not_of(" \t");
+    if (b == std::string::npos) continue;
+    l = l.substr(b, e - b + 1);
+    if (l == "{" || l == "}" || l == "[" || l == "]" || l == "}," || l == "]," || l == "[]" || l == "{}") return true;
+    if (l.front() == '"' && (l.back() == ',' || l.find("\":") != std::string::npos)) return true;
+  }
+  return false;
 }
 
 std::vector<std::string> lines_of(const std::string& file, const std::string& text) {
@@ -34,14 +49,31 @@ std::vector<std::string> lines_of(const std::string& file, const std::string& te
 }
 
 // A list of strings from a CLIP_benchmark-style file: JSON {dataset: [..]} / [..], or plain lines.
+// The reading is decided by parsing, not by the first character: a file is JSON when it parses as a JSON
+// object or array, otherwise one entry per line. A line file can open with '{' or '[' ("{c}",
+// "{c} in the wild"); then the line reading is used and said so. A file with JSON-only lines that does
+// not parse is refused as broken JSON rather than read as entries.
 std::vector<std::string> string_list(const std::string& file, const std::string& dataset, const char* what) {
-  const std::string text = read_file(file);
-  if (!looks_like_json(text)) return lines_of(file, text);
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(ErrorKind::kInput, "'" + file + "' is not valid JSON: " + e.what());
+  std::string text = read_file(file);
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() && !doc.is_array()) {
+    std::vector<std::string> lines = lines_of(file, text);
+    if (opens_like_json(text)) {
+      if (has_json_syntax_line(lines)) {
+        try {
+          const json reparsed = json::parse(text);  // throws with the position of the error
+          (void)reparsed;
+        } catch (const json::parse_error& e) {
+          throw Error(ErrorKind::kInput, "'" + file + "' is not valid JSON: " + e.what(),
+                      "fix the JSON, or write plain text with one entry per line");
+        }
+      }
+      log_info("'" + file + "' is not JSON (it opens with '" + text.substr(text.find_first_not_of(" \t\r\n"), 1) +
+               "' but does not parse as a JSON object or array): read as " + std::to_string(lines.size()) +
+               " " + what + ", one per line");
+    }
+    return lines;
   }
   const json* list = &doc;
   if (doc.is_object()) {

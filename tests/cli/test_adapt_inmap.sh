@@ -27,10 +27,10 @@ assert log[-1]['loss'] < log[0]['loss'], (log[0], log[-1])"
   "$PY" -c "import numpy as np; np.save('$WORK/w_bad.npy', np.ones((95, 30), np.float32))"
   expect_exit 3 "text proxies of another width" -- "$CLIPZS" adapt inmap --features "$REF/features.npy" --text-proxies "$WORK/w_bad.npy" --out "$WORK/s_bad"
 else
-  echo "note: $REF absent; reference case skipped" >&2
+  skip_part "$REF is absent (../shared/reference): the official InMaP case not tested"
 fi
 
-[ -d /usr/share/datasets/fashion-mnist ] || { echo "SKIP: dataset-fashion-mnist not installed"; finish; }
+need_fmnist
 "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm" --per-class 8 >/dev/null
 CFG="$CLIPZS_SOURCE_DIR/configs/datasets"
 "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/fm" --out "$WORK/img" --threads 1 >/dev/null 2>&1 || fail "embed images"
@@ -53,6 +53,15 @@ p = np.load('$WORK/state/predictions.npy')
 assert [r['prediction'] for r in rows] == [s['classnames'][k] for k in p]"
 expect_exit 2 "--method inmap without --state" -- "$CLIPZS" infer --model "$TINY_VIT" --store "$WORK/img" --method inmap
 expect_exit 3 "a state used with another bundle" -- "$CLIPZS" infer --model "$TINY_RN" --store "$WORK/img" --method inmap --state "$WORK/state"
-"$CLIPZS" embed texts --model "$TINY_RN" --classes "$CFG/classnames.json" --dataset fashion-mnist --out "$WORK/txt_rn" >/dev/null 2>&1
+expect_exit 0 "a class store of the ResNet bundle" -- "$CLIPZS" embed texts --model "$TINY_RN" --classes "$CFG/classnames.json" \
+  --dataset fashion-mnist --out "$WORK/txt_rn"
 expect_exit 3 "image and class stores of different bundles" -- "$CLIPZS" adapt inmap --images "$WORK/img" --text "$WORK/txt_rn" --out "$WORK/s2"
+expect_stderr "made by different model bundles" "the message says the stores come from different bundles"
+# An existing empty folder (mkdir -p / mktemp -d) is a free --out: no --overwrite needed.
+mkdir -p "$WORK/empty_out"
+expect_exit 0 "adapt inmap into an existing empty folder" -- "$CLIPZS" adapt inmap --images "$WORK/img" --text "$WORK/txt" \
+  --out "$WORK/empty_out" --iters 20 --no-ablation
+[ -f "$WORK/empty_out/state.json" ] && pass "the state is in the folder" || fail "no state.json in the empty folder"
+expect_exit 5 "the same folder, now holding a state, still needs --overwrite" -- "$CLIPZS" adapt inmap --images "$WORK/img" \
+  --text "$WORK/txt" --out "$WORK/empty_out" --iters 20 --no-ablation
 finish

@@ -30,4 +30,25 @@ printf 'no placeholder here\n' > "$WORK/bad_templates.txt"
 expect_exit 3 "a template without {c}" -- \
   "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/bad_templates.txt" --out "$WORK/t4"
 expect_stderr "bad_templates.txt" "message names the file"
+
+# Line files that open like JSON: decided by parsing, not by the first character.
+printf '{c}\n{c} in the wild\na photo of a {c}.\n' > "$WORK/brace_templates.txt"
+expect_exit 0 "a one-per-line template file whose first line is {c}" -- \
+  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/brace_templates.txt" --out "$WORK/t5"
+expect_stderr "brace_templates.txt' is not JSON .*read as 3 templates, one per line" "the message says which reading was used"
+py_check "3 prompts per class, the first the bare class name" "
+import json
+rows = [json.loads(l) for l in open('$WORK/t5/rows.jsonl')]
+m = json.load(open('$WORK/t5/manifest.json'))
+assert m['rows'] == 2, m"
+printf '[c] x {c}\n' > "$WORK/bracket_templates.txt"
+expect_exit 0 "a line file opening with '['" -- \
+  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/bracket_templates.txt" --out "$WORK/t6"
+printf '{"fashion-mnist": [\n  "a photo of a {c}.",\n  "art of the {c}.",\n]}\n' > "$WORK/broken.json"
+expect_exit 3 "JSON with a trailing comma is still refused as broken JSON, not read as lines" -- \
+  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/broken.json" --out "$WORK/t7"
+expect_stderr "broken.json' is not valid JSON" "the message says it is broken JSON"
+printf '\xef\xbb\xbf["a {c}", "the {c}"]\n' > "$WORK/bom.json"
+expect_exit 0 "a JSON list after a byte-order mark" -- \
+  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/bom.json" --out "$WORK/t8"
 finish

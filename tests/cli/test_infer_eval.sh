@@ -2,7 +2,7 @@
 # infer and eval end to end on real images (Fashion-MNIST PNGs from Debian's dataset-fashion-mnist):
 # output formats, caching, thresholds, class subsets, and metrics recomputed independently in numpy.
 source "$(dirname "$0")/lib.sh"
-[ -d /usr/share/datasets/fashion-mnist ] || { echo "SKIP: dataset-fashion-mnist not installed (scripts/install-deps.sh installs it)"; exit 77; }
+need_fmnist
 "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm" --per-class 5 >/dev/null
 CFG="$CLIPZS_SOURCE_DIR/configs/datasets"
 common=(--model "$TINY_VIT" --classes "$CFG/classnames.json" --templates "$CFG/templates.json" --dataset fashion-mnist
@@ -69,6 +69,29 @@ lines = open('$WORK/sum.csv').read().splitlines(); assert len(lines) == 3 and li
 md = open('$WORK/out').read(); assert md.count('| fashion-mnist |') == 2, md"
 
 expect_exit 0 "infer into a named --image-store" -- "$CLIPZS" infer "${common[@]}" --input "$WORK/fm" --image-store "$WORK/named" --out "$WORK/p2.csv"
+# --dtype aliases: float32 is fp32, parsed once; the named store made at fp32 is reused, not re-embedded.
+expect_exit 0 "infer --dtype float32 over the same named --image-store" -- "$CLIPZS" infer "${common[@]}" --input "$WORK/fm" \
+  --image-store "$WORK/named" --dtype float32 --out "$WORK/p3.csv"
+expect_stderr "image embeddings from .*named" "the fp32 store is reused under the alias"
+cmp -s "$WORK/p2.csv" "$WORK/p3.csv" && pass "same predictions" || fail "--dtype float32 predicted differently from fp32"
+expect_exit 0 "eval --dtype float32 reuses the cached class embeddings" -- "$CLIPZS" eval "${common[@]}" --input "$WORK/fm" \
+  --dtype float32 --out "$WORK/alias.json"
+expect_stderr "class embeddings from cache" "the class cache is keyed on the parsed dtype"
+py_check "results record the canonical dtype" "
+import json; p = json.load(open('$WORK/alias.json'))['context']['parameters']; assert p['model_dtype'] == 'fp32', p"
+expect_exit 2 "an unknown --dtype is a usage error" -- "$CLIPZS" infer "${common[@]}" --input "$WORK/fm" --dtype float64
+expect_stderr "float64" "the message names the value"
+# Error rows in the CSV carry their reason, as the JSONL does.
+{ ls "$WORK"/fm/bag/*.png | head -2; echo "$WORK/no_such.png"; } > "$WORK/with_missing.txt"
+expect_exit 0 "infer to CSV over a list with a missing file" -- "$CLIPZS" infer "${common[@]}" --input "$WORK/with_missing.txt" \
+  --out "$WORK/err.csv" --top-k 2
+py_check "the error row has status error and its reason in the error column; ok rows leave it empty" "
+import csv
+rows = list(csv.DictReader(open('$WORK/err.csv')))
+assert len(rows) == 3 and 'error' in rows[0], rows[0].keys()
+assert [r['status'] for r in rows] == ['ok', 'ok', 'error'], rows
+assert rows[0]['error'] == '' and ('No such file' in rows[2]['error'] or 'does not exist' in rows[2]['error']), rows[2]
+assert rows[2]['prediction'] == '' and rows[0]['prediction'] != ''"
 mkdir -p "$WORK/fm2/bag"; cp "$WORK/fm/bag/"*.png "$WORK/fm2/bag/"
 expect_exit 5 "a named --image-store holding other images is not overwritten" -- \
   "$CLIPZS" infer "${common[@]}" --input "$WORK/fm2" --image-store "$WORK/named"

@@ -33,7 +33,8 @@ void add_classify_options(CLI::App* sub, ClassifyOptions& o) {
   sub->add_option("--image-store", o.image_store, "Where to keep the image embeddings of --input (default: the cache)");
   sub->add_option("--cache-dir", o.cache_dir, "Cache for class and image embeddings (default ~/.cache/clipzs)");
   sub->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16, fp16 (GPU)")->capture_default_str();
+  sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16, fp16 (GPU); aliases float32, bfloat16, float16")
+      ->capture_default_str()->transform(canonical_dtype());
   sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)");
   sub->add_option("--batch-size", o.batch_size, "Images per forward")->capture_default_str();
   sub->add_option("--workers", o.workers, "Decode threads (0: automatic)");

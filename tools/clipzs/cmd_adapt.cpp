@@ -75,13 +75,13 @@ void register_adapt(CLI::App& app, Action& action) {
     action = [] {
       if (images.empty() == features.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --images or --features");
       if (text.empty() == text_proxies.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --text or --text-proxies");
-      if (fs::exists(out) && !overwrite)
+      if (output_taken(out) && !overwrite)
         throw Error(ErrorKind::kOutput, "'" + out + "' already exists", "pass --overwrite to replace it, or choose another --out");
       check_replaceable_folder(out, "state.json");  // now, not after the run
       set_torch_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
       o.use_sinkhorn = !no_sinkhorn;
       o.cancel = &interrupt_flag();
-      json state = {{"method", "inmap"}, {"clipzs_version", CLIPZS_VERSION}, {"created", utc_timestamp()}};
+      json state = {{"method", "inmap"}, {"clipzs_version", CLIPZS_VERSION}, {"created", utc_timestamp()}, {"cli", effective_options()}};
 
       // Text proxies (d x C) and class names.
       Matrix wt;

@@ -13,6 +13,7 @@ struct TipCli {
   TipAdapterOptions options;
   double alpha_max = 3.0, beta_max = 7.0;  // the reference's ImageNet search_scale [7, 3], search_step [200, 20]
   int alpha_steps = 20, beta_steps = 200;
+  float logit_scale = 0.0f;  // --logit-scale; 0: the bundle's own
 };
 
 void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
@@ -22,7 +23,8 @@ void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
                : "Tip-Adapter: a training-free cache of the shots (Zhang et al., ECCV 2022)");
   add_fewshot_options(sub, t.common);
   t.options.finetune = finetune;
-  sub->add_option("--logit-scale", t.options.logit_scale, "Scale of the text term")->capture_default_str();
+  sub->add_option("--logit-scale", t.logit_scale,
+                  "Scale of the text term (default: the bundle's own, exp(logit_scale): 100 for OpenAI's CLIP)");
   sub->add_option("--alpha-max", t.alpha_max, "alpha searched over alpha-steps values from 0.1 up to this (excluded)")->capture_default_str();
   sub->add_option("--alpha-steps", t.alpha_steps, "Number of alpha values searched")->capture_default_str();
   sub->add_option("--beta-max", t.beta_max, "beta searched over beta-steps values from 0.1 up to this (excluded)")->capture_default_str();
@@ -46,7 +48,10 @@ void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
       t.options.seed = t.common.seed;
       if (finetune) t.options.progress = make_progress("tip-adapter-f", "steps", false);
       run_fewshot_adapt(finetune ? "adapt tip-adapter-f" : "adapt tip-adapter", t.common,
-                        [&t](const FewShotInputs& in) { return train_tip_adapter(in.train, in.val, in.classes, t.options); });
+                        [&t](const FewShotInputs& in) {
+                          t.options.logit_scale = resolve_logit_scale(t.logit_scale, in.text_manifest, t.common.text);
+                          return train_tip_adapter(in.train, in.val, in.classes, t.options);
+                        });
     };
   });
 }

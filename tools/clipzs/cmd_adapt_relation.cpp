@@ -21,7 +21,10 @@ void register_adapt_relation(CLI::App* adapt, Action& action) {
   sub->add_option("--anchors", anchors_file, "Anchor words, one per line (default: WordNet nouns)");
   sub->add_option("--anchors-count", anchor_count, "Number of anchors M")->capture_default_str();
   sub->add_option("--wordnet-dir", wordnet_dir, "WordNet dictionary folder (Debian wordnet-base)")->capture_default_str();
+  static float logit_scale = 0.0f;
   sub->add_option("--prompt", r.prompt, "Anchor prompt; {} is the anchor")->capture_default_str();
+  sub->add_option("--logit-scale", logit_scale,
+                  "Scale of the zero-shot term (default: --model's own, exp(logit_scale): 100 for OpenAI's CLIP)");
   sub->add_option("--heads", r.heads, "Attention heads (must divide the embedding width)")->capture_default_str();
   sub->add_option("--tau-r", r.tau_r, "Anchor-class relation temperature")->capture_default_str();
   sub->add_option("--tau-a", r.tau_a, "Image-anchor attention temperature")->capture_default_str();
@@ -35,6 +38,7 @@ void register_adapt_relation(CLI::App* adapt, Action& action) {
     action = [] {
       BundleInfo bundle = load_bundle_info(model);
       r.learn_anchors = !fixed_anchors;
+      r.logit_scale = logit_scale > 0 ? logit_scale : bundle.logit_scale;
       r.seed = o.seed;
       r.cancel = &interrupt_flag();
       r.on_epoch = [](int epoch, double loss, double val_acc) {

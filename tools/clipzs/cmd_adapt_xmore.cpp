@@ -31,7 +31,7 @@ struct XMoReCli {
   std::string search = "exact", index, rerank_model, normalize = "running", device = "cpu";
   int k = 16, neighbours = 128, nprobe = 32, threads = 0;
   uint64_t seed = 1;
-  float logit_scale = 100.0f;
+  float logit_scale = 0.0f;  // 0: the bundle's own (from the class store's manifest)
   bool overwrite = false;
 };
 
@@ -118,7 +118,7 @@ std::vector<std::vector<float>> rerank_scores(const XMoReCli& o, const std::vect
 }
 
 void run(const XMoReCli& o) {
-  if (fs::exists(o.out) && !o.overwrite)
+  if (output_taken(o.out) && !o.overwrite)
     throw Error(ErrorKind::kOutput, "'" + o.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
   check_replaceable_folder(o.out, "state.json");  // now, not after the search
   if (o.k < 1 || o.neighbours < 1) throw Error(ErrorKind::kUsage, "--k and --neighbours must be at least 1");
@@ -127,13 +127,13 @@ void run(const XMoReCli& o) {
   XMoReOptions options;
   options.normalize = parse_xmore_normalize(o.normalize);
   options.seed = o.seed;
-  options.logit_scale = o.logit_scale;
   const auto start = std::chrono::steady_clock::now();
 
   Store text = read_store(o.text);
   if (text.manifest.value("kind", "") != "texts")
     throw Error(ErrorKind::kInput, "'" + o.text + "' is not a class embedding store", "make it with `clipzs embed texts`");
   const std::string bundle_sha = text.manifest["bundle"].value("sha256", "");
+  options.logit_scale = resolve_logit_scale(o.logit_scale, text.manifest, o.text);
   std::vector<std::string> classnames;
   for (const auto& r : text.records) classnames.push_back(r.value("label", ""));
   Matrix classes{text.rows, text.dim, std::move(text.embeddings)};
@@ -270,6 +270,7 @@ void run(const XMoReCli& o) {
   write_file_atomic(temp + "/predictions.jsonl", rows_text);
   const int64_t evaluated = static_cast<int64_t>(store_rows.size());
   json state = {
+      {"cli", effective_options()},
       {"method", "xmore"},
       {"clipzs_version", CLIPZS_VERSION},
       {"created", utc_timestamp()},
@@ -282,7 +283,7 @@ void run(const XMoReCli& o) {
       {"parameters",
        {{"k", o.k}, {"neighbours", o.neighbours}, {"search", o.search}, {"nprobe", o.nprobe},
         {"rerank_model", o.rerank_model}, {"normalize", xmore_normalize_name(options.normalize)}, {"seed", o.seed},
-        {"logit_scale", o.logit_scale}}},
+        {"logit_scale", options.logit_scale}, {"logit_scale_from", o.logit_scale > 0 ? "--logit-scale" : "bundle"}}},
       {"coverage",
        {{"rows", n_store}, {"evaluated", evaluated}, {"with_captions", r.with_captions},
         {"without_captions", evaluated - r.with_captions},
@@ -322,7 +323,8 @@ void register_adapt_xmore(CLI::App* adapt, Action& action) {
   sub->add_option("--rerank-model", o.rerank_model, "Second bundle whose image-caption similarity orders the candidates");
   sub->add_option("--normalize", o.normalize, "Confidence means: running (seeded order, the reference) or global")->capture_default_str();
   sub->add_option("--seed", o.seed, "Order of the running means")->capture_default_str();
-  sub->add_option("--logit-scale", o.logit_scale, "Softmax scale s (CLIP: 100)")->capture_default_str();
+  sub->add_option("--logit-scale", o.logit_scale,
+                  "Softmax scale s (default: the bundle's own, exp(logit_scale): 100 for OpenAI's CLIP)");
   sub->add_option("--labels", o.labels_file, "int64 .npy, one label per store row, to report accuracy (default: the store's labels)");
   sub->add_option("--label-rule", o.label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
   sub->add_option("--device", o.device, "cpu, cuda or cuda:N (retrieval and re-ranking)")->capture_default_str();

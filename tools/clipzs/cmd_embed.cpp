@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "clipzs/bundle.hpp"
+#include "clipzs/dataset.hpp"
 #include "clipzs/embed.hpp"
 #include "clipzs/inputs.hpp"
 #include "clipzs/pairs.hpp"
@@ -32,7 +33,8 @@ void add_common(CLI::App* sub, CommonOptions& o) {
   sub->add_option("--model", o.model, "Model bundle folder (bundle.json, encoders, vocab)")->required()->check(CLI::ExistingDirectory);
   sub->add_option("--out", o.out, "Output store folder")->required();
   sub->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16 (CPU/GPU) or fp16 (GPU)")->capture_default_str();
+  sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16 (CPU/GPU) or fp16 (GPU); aliases float32, bfloat16, float16")
+      ->capture_default_str()->transform(canonical_dtype());
   sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)")->capture_default_str();
   sub->add_option("--batch-size", o.batch_size, "Rows per forward (0: the default, 32 images or 256 texts)")->check(CLI::NonNegativeNumber);
   sub->add_flag("--resume", o.resume, "Continue an interrupted run into the same --out");
@@ -180,6 +182,8 @@ void register_embed(CLI::App& app, Action& action) {
   texts->callback([&action] {
     action = [] {
       ClassPrompts prompts = load_class_prompts(classes, templates, dataset, cupl);
+      for (const auto& dup : duplicate_classnames(prompts.classnames))
+        spdlog::warn("class name '{}' appears more than once in {}; each is kept as its own row", dup, classes);
       BundleInfo bundle;
       ClipModel model = load_model(to, false, true, bundle);
       ClipTokenizer tokenizer = load_bundle_tokenizer(bundle);

@@ -242,6 +242,7 @@ void register_eval(CLI::App& app, Action& action) {
             {"created", utc_timestamp()},
             {"bundle", {{"name", d.bundle.name}, {"sha256", d.bundle.bundle_sha256}, {"path", o.model}}},
             {"method", o.method},
+            {"cli", effective_options()},
             {"parameters", {{"logit_scale", d.logit_scale}, {"model_dtype", o.dtype}, {"label_rule", label_rule_name(resolved.rule)},
                             {"method_state", o.state}, {"method_parameters", d.method_state.value("parameters", json::object())},
                             {"method_coverage", d.method_state.value("coverage", json::object())}}},

@@ -82,7 +82,7 @@ void register_infer(CLI::App& app, Action& action) {
       if (csv) {
         text = "index,path,label,status,prediction,probability";
         for (int64_t j = 0; j < p.k; ++j) text += ",top" + std::to_string(j + 1) + ",p" + std::to_string(j + 1);
-        text += "\n";
+        text += ",error\n";  // why an error row has no prediction (empty on ok rows), as in the JSONL
       }
       int64_t unknown = 0, failed = 0;
       for (int64_t i = 0; i < p.rows; ++i) {
@@ -102,7 +102,7 @@ void register_infer(CLI::App& app, Action& action) {
                   status + "," + csv_field(prediction) + "," + (status == "ok" ? std::to_string(prob[0]) : "");
           for (int64_t j = 0; j < p.k; ++j)
             text += "," + (status == "ok" ? csv_field(names[static_cast<size_t>(top[j])]) + "," + std::to_string(prob[j]) : ",");
-          text += "\n";
+          text += "," + csv_field(status == "ok" ? std::string() : r.value("error", "")) + "\n";
         } else {
           nlohmann::json row = {{"index", i}, {"path", r.value("path", "")}, {"label", r.value("label", "")}, {"status", status}};
           if (status == "ok") {

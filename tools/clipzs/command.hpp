@@ -57,6 +57,16 @@ std::shared_ptr<spdlog::logger> make_stderr_logger();
 ProgressCallback make_progress(const std::string& what, const std::string& unit, bool disabled);
 void finish_progress();
 
+// The options of the command being run, as they took effect (command line, then --config file, then
+// defaults), for results and states to record: {"command": "adapt inmap", "config": FILE or null,
+// "options": {"tau-i": "0.04", ...}}. Set by main() after parsing (record_effective_options).
+void record_effective_options(const CLI::App& app);
+const nlohmann::json& effective_options();
+
+// --dtype's check: the value is parsed once, here, and replaced by its canonical name ("float32" ->
+// "fp32"), so everything after the command line (cache keys, results) sees one spelling per precision.
+CLI::Validator canonical_dtype();
+
 // Runtime options from the CLI's --device/--dtype/--threads (threads 0: every core); loads the
 // chosen towers, warming the image tower up when it is loaded.
 RuntimeOptions runtime_options(const std::string& device, const std::string& dtype, int threads, bool image, bool text);

@@ -66,6 +66,57 @@ void install_signal_handlers() {
   std::signal(SIGTERM, on_signal);
 }
 
+namespace {
+nlohmann::json g_effective_options = nlohmann::json::object();
+
+void add_options(const CLI::App& app, nlohmann::json& options) {
+  for (const CLI::Option* opt : app.get_options()) {
+    const std::string name = opt->get_single_name();
+    if (name.empty() || name == "help" || name == "help-all" || name == "version" || name == "config") continue;
+    if (opt == app.get_help_ptr() || opt == app.get_help_all_ptr() || opt == app.get_config_ptr()) continue;
+    if (opt->count() > 0) {
+      const std::vector<std::string>& r = opt->results();
+      options[name] = r.size() == 1 ? nlohmann::json(r[0]) : nlohmann::json(r);
+    } else if (!opt->get_default_str().empty()) {
+      options[name] = opt->get_default_str();
+    }
+  }
+}
+}  // namespace
+
+void record_effective_options(const CLI::App& app) {
+  nlohmann::json options = nlohmann::json::object();
+  std::string command;
+  add_options(app, options);
+  const CLI::App* cur = &app;
+  while (true) {
+    std::vector<const CLI::App*> subs = cur->get_subcommands([](const CLI::App* s) { return s->parsed(); });
+    if (subs.empty()) break;
+    cur = subs.front();
+    command += (command.empty() ? "" : " ") + cur->get_name();
+    add_options(*cur, options);
+  }
+  const CLI::Option* config = app.get_config_ptr();
+  g_effective_options = {{"command", command},
+                         {"config", config != nullptr && config->count() > 0 ? nlohmann::json(config->as<std::string>()) : nlohmann::json()},
+                         {"options", options}};
+}
+
+const nlohmann::json& effective_options() { return g_effective_options; }
+
+CLI::Validator canonical_dtype() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        try {
+          value = dtype_name(parse_dtype(value));
+          return {};
+        } catch (const Error& e) {
+          return e.what();
+        }
+      },
+      "fp32|bf16|fp16", "dtype");
+}
+
 RuntimeOptions runtime_options(const std::string& device, const std::string& dtype, int threads, bool image, bool text) {
   RuntimeOptions r;
   r.device = device;

@@ -114,6 +114,7 @@ FewShotInputs load_fewshot_inputs(const FewShotCliOptions& o) {
   if (text.manifest.value("kind", "") != "texts")
     throw Error(ErrorKind::kInput, "--text '" + o.text + "' is not a class embedding store", "make it with `clipzs embed texts`");
   in.bundle_sha256 = bundle_of(text.manifest);
+  in.text_manifest = text.manifest;
   for (const auto& r : text.records) in.classnames.push_back(r.value("label", ""));
   in.classes = Matrix{text.rows, text.dim, std::move(text.embeddings)};
   const int64_t c = in.classes.rows;
@@ -162,6 +163,7 @@ FewShotInputs load_fewshot_inputs(const FewShotCliOptions& o) {
     spdlog::warn("{} of {} classes have fewer than {} training images ({} have none)", short_classes, c, o.shots, empty_classes);
 
   in.provenance = {{"clipzs_version", CLIPZS_VERSION},
+                   {"cli", effective_options()},
                    {"created", utc_timestamp()},
                    {"shots", o.shots},
                    {"seed", o.seed},
@@ -182,7 +184,7 @@ FewShotInputs load_fewshot_inputs(const FewShotCliOptions& o) {
 }
 
 void run_fewshot_adapt(const std::string& command, const FewShotCliOptions& o, const FewShotTrainer& trainer) {
-  if (fs::exists(o.out) && !o.overwrite)
+  if (output_taken(o.out) && !o.overwrite)
     throw Error(ErrorKind::kOutput, "'" + o.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
   check_replaceable_folder(o.out, "state.json");  // now, not after training
   set_torch_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
@@ -194,7 +196,8 @@ void run_fewshot_adapt(const std::string& command, const FewShotCliOptions& o, c
   finish_progress();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  const FewShotState zeroshot = make_zeroshot_state(in.classes, 100.0f);
+  const float bundle_scale = store_logit_scale(in.text_manifest);
+  const FewShotState zeroshot = make_zeroshot_state(in.classes, bundle_scale > 0 ? bundle_scale : 100.0f);
   json metrics = {{"train_accuracy", top1_accuracy(fewshot_logits(state, in.train.features), in.train.labels)},
                   {"val_accuracy", top1_accuracy(fewshot_logits(state, in.val.features), in.val.labels)},
                   {"val_accuracy_zeroshot", top1_accuracy(fewshot_logits(zeroshot, in.val.features), in.val.labels)}};

@@ -40,6 +40,7 @@ struct FewShotInputs {
   Matrix classes;  // C x d, the class store's embeddings (text proxies)
   std::vector<std::string> classnames;
   std::string bundle_sha256;
+  nlohmann::json text_manifest;  // the class store's manifest (its bundle record holds the logit scale)
   FewShotSet train, val;                      // the drawn shots (groups are store row numbers)
   std::vector<int64_t> train_rows, val_rows;  // their rows in the stores
   nlohmann::json provenance = nlohmann::json::object();  // for state.json

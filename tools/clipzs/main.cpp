@@ -27,6 +27,13 @@ int main(int argc, char** argv) {
                  "Seconds between progress log lines when stderr is not a terminal (CI logs)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  // Options from a file: CLI11's TOML/INI reader, one [section] per subcommand path ([adapt.inmap],
+  // [embed.images]); a flag on the command line wins over the file. configs/methods/ holds the papers'
+  // settings. May also follow the subcommand (fallthrough): `clipzs adapt inmap --config FILE ...`.
+  app.set_config("--config", "", "Read options from a TOML or INI file, one [section] per subcommand "
+                                 "(e.g. [adapt.inmap]); command-line flags win (see configs/methods/)");
+  // A key that names no option is an error (a typo would otherwise be ignored and the default used).
+  app.allow_config_extras(CLI::config_extras_mode::error);
   // These options may also follow the subcommand: `clipzs embed images ... --quiet`.
   app.fallthrough();
   Action action;
@@ -46,6 +53,7 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);  // prints help or the parse error
     return code == 0 ? 0 : kExitUsage;
   }
+  record_effective_options(app);
   if (verbose) spdlog::set_level(spdlog::level::debug);
   if (quiet) spdlog::set_level(spdlog::level::warn);
   // The library logs through its own sink; forward it to spdlog at spdlog's level.

@@ -435,3 +435,32 @@ TEST(PairsFingerprint, CoversImageSourceCaptionAndKey) {
   EXPECT_NE(pairs_fingerprint({a, c}), pairs_fingerprint({c, a}));
   EXPECT_NE(pairs_fingerprint({}), pairs_fingerprint({a}));
 }
+
+// One list of image extensions: a shard member is an image exactly when a folder file of that name is.
+// (pairs.cpp used to know only jpg/jpeg/png/webp/bmp, so gif/tif/ppm samples were dropped as captionless.)
+TEST(PairsTar, ImageExtensionsAreTheFolderListingsOnes) {
+  fs::path dir = test_support::fresh_temp_dir("pairs_ext");
+  const std::vector<std::string> exts{"jpg", "JPEG", "png", "bmp", "webp", "tif", "tiff", "gif", "ppm", "pgm", "pbm"};
+  TarBuilder t;
+  for (size_t i = 0; i < exts.size(); ++i) {
+    const std::string key = "s" + std::to_string(i);
+    t.add(key + "." + exts[i], "image bytes " + std::to_string(i));
+    t.add(key + ".txt", "caption " + std::to_string(i));
+    write(dir / "folder" / (key + "." + exts[i]), "x");
+  }
+  t.add("other.svg", "<svg/>");
+  t.add("other.txt", "not an image");
+  write(dir / "folder" / "other.svg", "<svg/>");
+  write(dir / "shard.tar", t.finish());
+  PairListing l = list_pair_inputs((dir / "shard.tar").string());
+  ASSERT_EQ(l.pairs.size(), exts.size());
+  std::vector<ImageInput> files = list_image_inputs((dir / "folder").string());
+  EXPECT_EQ(files.size(), exts.size());
+  for (const std::string& e : exts) {
+    EXPECT_TRUE(is_image_extension(e)) << e;
+    EXPECT_TRUE(is_image_extension("." + e)) << e;
+  }
+  EXPECT_FALSE(is_image_extension("svg"));
+  EXPECT_FALSE(is_image_extension("txt"));
+  EXPECT_NE(image_extensions_text().find(".gif"), std::string::npos);
+}
