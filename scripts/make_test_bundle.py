@@ -50,6 +50,13 @@ ARCHES: Dict[str, Dict] = {
         "vision": {"kind": "resnet", "image_size": 64, "width": 4, "layers": [1, 2, 1, 1], "heads": 2},
         "text": {"width": 64, "layers": 2, "heads": 2, "context_length": 77, "quick_gelu": False},
     },
+    # Benchmark-only: tiny towers with ViT-L/14's 768-wide embedding (eval over ImageNet-size stores).
+    "vit-tiny-d768": {
+        "embed_dim": 768,
+        "vision": {"kind": "vit", "image_size": 64, "patch_size": 16, "width": 64, "layers": 2, "heads": 2,
+                   "quick_gelu": True},
+        "text": {"width": 64, "layers": 2, "heads": 2, "context_length": 77, "quick_gelu": True},
+    },
     "vit-b32": {
         "embed_dim": 512,
         "vision": {"kind": "vit", "image_size": 224, "patch_size": 32, "width": 768, "layers": 12,

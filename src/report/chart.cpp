@@ -281,8 +281,11 @@ std::string heatmap_png(const std::string& title, const std::vector<std::string>
   c.rect(left, top, cell * n, cell * n, kGrid, 1);
   for (const auto& m : marked) {
     c.rect(left + m.col * cell, top + m.row * cell, cell, cell, Rgb{220, 20, 60}, 2);
-    if (cell >= 22)
-      c.text("#" + std::to_string(m.rank), left + m.col * cell + 3, top + m.row * cell + 8, 10, Rgb{220, 20, 60});
+    if (cell >= 22) {
+      std::string rank = "#";  // not "#" + to_string(): gcc 12 -Wrestrict false positive in C++20 (bug 105329)
+      rank += std::to_string(m.rank);
+      c.text(rank, left + m.col * cell + 3, top + m.row * cell + 8, 10, Rgb{220, 20, 60});
+    }
   }
   // Colour scale.
   const int lx = left + cell * n + 40, ly = top, lh = std::max(120, cell * n / 2);

@@ -646,7 +646,15 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
         const auto it = std::find(set.shots[m].begin(), set.shots[m].end(), k);
         if (it == set.shots[m].end()) { md += " |"; continue; }
         const Entry& e = set.methods[m].second[static_cast<size_t>(it - set.shots[m].begin())];
-        md += " " + pct(e.mean) + (e.runs > 1 ? " \u00b1 " + pct(e.std) : "") + " |";
+        // Appended piece by piece: `"literal" + std::string&&` trips gcc 12's -Wrestrict false positive
+        // (GCC bug 105329) in C++20 builds.
+        md += " ";
+        md += pct(e.mean);
+        if (e.runs > 1) {
+          md += " \u00b1 ";
+          md += pct(e.std);
+        }
+        md += " |";
       }
       md += "\n";
     }
