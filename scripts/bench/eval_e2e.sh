@@ -52,9 +52,10 @@ if [ -f ../shared/reference/datasets/en_classnames.json ]; then
 else
   seq 0 999 | sed 's/^/class /' > "$CLASSES"
 fi
-eval_cmd=($CLIPZS eval --model "$BUNDLE" --store "$OUT/store" --classes "$CLASSES" --label-rule index
+eval_cmd=("$CLIPZS" eval --model "$BUNDLE" --store "$OUT/store" --classes "$CLASSES" --label-rule index
           --cache-dir "$OUT/cache" --threads "$T" --out "$OUT/clipzs.json" --dataset-name synthetic-imagenet)
-"${eval_cmd[@]}" >/dev/null 2>&1  # fills the class-embedding cache (a text forward); not timed
+rm -rf "$OUT/cache"
+"${eval_cmd[@]}" >/dev/null 2>"$OUT/fill.err" || { cat "$OUT/fill.err" >&2; exit 1; }  # fills the class cache; not timed
 CLS=$(ls -d "$OUT"/cache/text/*/ | head -1)embeddings.npy
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); threads=$T"
 for r in $(seq 1 "$REPEAT"); do

@@ -91,7 +91,8 @@ for trial in $(seq 1 "$TRIALS"); do
   [ "$trial" -le "$SIGINT_TRIALS" ] && signal=INT
   # Every third trial waits for a random number of rows instead of a random time, so that some kills
   # land mid-embedding however long start-up takes.
-  if [ $((trial % 3)) -eq 0 ]; then delay="rows>=$((1 + RANDOM % (total_rows - BATCH)))"; else delay=$(random_delay); fi
+  if [ $((trial % 3)) -eq 0 ] && [ "$total_rows" -gt "$BATCH" ]; then delay="rows>=$((1 + RANDOM % (total_rows - BATCH)))"
+  else delay=$(random_delay); fi
   code=$(run_and_signal "$signal" "$delay" "$store" "${args[@]}")
   rows_at_kill=0
   [ -f "$store/rows.partial.jsonl" ] && rows_at_kill=$(wc -l < "$store/rows.partial.jsonl")
@@ -128,7 +129,11 @@ for trial in $(seq 1 "$TRIALS"); do
   if [ "$signal" = KILL ] && [ $((trial % 2)) -eq 0 ]; then
     d2="rows>=$((rows_at_kill + 1))"  # once the resume has added a batch of its own
     c2=$(run_and_signal KILL "$d2" "$store" "${args[@]}" --resume)
-    if [ ! -f "$store/manifest.json" ]; then kills_during_resume=$((kills_during_resume + 1)); second=", resume killed at $(when "$d2") (exit $c2)"; fi
+    if [ ! -f "$store/manifest.json" ]; then
+      # Only a resume the signal stopped counts; one that ended by itself (refused, crashed) is a failure.
+      if [ "$c2" -eq 137 ]; then kills_during_resume=$((kills_during_resume + 1)); second=", resume killed at $(when "$d2") (exit $c2)"
+      else bad "trial $trial: the --resume ended by itself with exit $c2 and left the store unfinished"; fi
+    fi
   fi
   if [ ! -f "$store/manifest.json" ]; then
     "$CLIPZS" "${args[@]}" --out "$store" --resume >/dev/null 2>>"$WORK/runs.err" || bad "trial $trial: --resume failed: $(tail -2 "$WORK/runs.err")"

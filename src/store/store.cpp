@@ -293,7 +293,8 @@ json StoreWriter::finish(const json& manifest) {
 }
 
 float store_logit_scale(const json& manifest) {
-  const json bundle = manifest.value("bundle", json::object());
+  if (!manifest.is_object() || !manifest.contains("bundle") || !manifest["bundle"].is_object()) return 0.0f;
+  const json& bundle = manifest["bundle"];
   if (bundle.contains("logit_scale") && bundle["logit_scale"].is_number()) return bundle["logit_scale"].get<float>();
   const std::string dir = bundle.value("dir", "");
   if (dir.empty()) return 0.0f;
@@ -313,7 +314,8 @@ float resolve_logit_scale(float override_scale, const json& manifest, const std:
   const float s = store_logit_scale(manifest);
   if (!(s > 0) || !std::isfinite(s))
     throw Error(ErrorKind::kInput, "cannot tell the logit scale of the bundle that made '" + store +
-                                       "' (its manifest predates the record and the bundle folder is gone)",
+                                       "': its manifest does not record it (made before clipzs did) and the bundle.json "
+                                       "it points to cannot be read",
                 "pass --logit-scale (100 for OpenAI's CLIP models), or embed the store again");
   return s;
 }

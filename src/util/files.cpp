@@ -148,10 +148,13 @@ bool path_within(const std::string& inner, const std::string& outer) {
 }
 
 bool output_taken(const std::string& path) {
+  // "x/" names the same entry as "x" (a regular file x is taken, not a missing folder).
+  const std::string normal = without_trailing_separator(std::filesystem::path(path).lexically_normal().string());
   std::error_code ec;
-  const auto status = std::filesystem::symlink_status(path, ec);
-  if (!std::filesystem::exists(status)) return false;
-  return !(std::filesystem::is_directory(status) && std::filesystem::is_empty(path, ec) && !ec);
+  const auto status = std::filesystem::symlink_status(normal.empty() ? path : normal, ec);
+  if (status.type() == std::filesystem::file_type::not_found) return false;
+  if (ec) return true;  // cannot tell: treat as taken, the caller asks for --overwrite
+  return !(std::filesystem::is_directory(status) && std::filesystem::is_empty(normal, ec) && !ec);
 }
 
 std::string check_replaceable_folder(const std::string& dir, const std::string& marker) {

@@ -20,14 +20,25 @@ bool opens_like_json(const std::string& text) {
   return i != std::string::npos && (text[i] == '{' || text[i] == '[');
 }
 
-// A line only JSON has: a lone bracket, or a quoted string followed by a comma or colon. A file with
-// such lines that does not parse is broken JSON, not a list of entries.
-bool has_json_syntax_line(const std::vector<std::string>& lines) {
+// Whether text that opens with '{' or '[' but does not parse is broken JSON rather than a line file.
+// JSON's first bracket is followed by a string, a nested bracket, a closing bracket or a number
+// ('["a", ...' or '{"imagenet1k": ...', also on one line); a line file's is followed by a word
+// ("{c}", "{c} in the wild", "[c] ..."). A first line that is a bare "{}" or "[]" is a template
+// placeholder line, not JSON. Pretty-printed JSON also shows JSON-only lines: a lone bracket, or a
+// quoted string ending in ',' or holding '":'.
+bool broken_json(const std::string& text, const std::vector<std::string>& lines) {
+  const size_t open = text.find_first_not_of(" \t\r\n");
+  const std::string first = lines.empty() ? std::string() : lines.front();
+  const size_t fb = first.find_first_not_of(" \t"), fe = first.find_last_not_of(" \t");
+  const std::string first_trimmed = fb == std::string::npos ? std::string() : first.substr(fb, fe - fb + 1);
+  if (first_trimmed == "{}" || first_trimmed == "[]") return false;
+  const size_t next = text.find_first_not_of(" \t\r\n", open + 1);
+  if (next != std::string::npos && std::string("\"[{]}-0123456789").find(text[next]) != std::string::npos) return true;
   for (std::string l : lines) {
     const size_t b = l.find_first_not_of(" \t"), e = l.find_last_not_of(" \t");
     if (b == std::string::npos) continue;
     l = l.substr(b, e - b + 1);
-    if (l == "{" || l == "}" || l == "[" || l == "]" || l == "}," || l == "]," || l == "[]" || l == "{}") return true;
+    if (l == "{" || l == "}" || l == "[" || l == "]" || l == "}," || l == "],") return true;
     if (l.front() == '"' && (l.back() == ',' || l.find("\":") != std::string::npos)) return true;
   }
   return false;
@@ -60,7 +71,7 @@ std::vector<std::string> string_list(const std::string& file, const std::string&
   if (!doc.is_object() && !doc.is_array()) {
     std::vector<std::string> lines = lines_of(file, text);
     if (opens_like_json(text)) {
-      if (has_json_syntax_line(lines)) {
+      if (broken_json(text, lines)) {
         try {
           const json reparsed = json::parse(text);  // throws with the position of the error
           (void)reparsed;
@@ -69,7 +80,7 @@ std::vector<std::string> string_list(const std::string& file, const std::string&
                       "fix the JSON, or write plain text with one entry per line");
         }
       }
-      log_info("'" + file + "' is not JSON (it opens with '" + text.substr(text.find_first_not_of(" \t\r\n"), 1) +
+      log_warn("'" + file + "' is not JSON (it opens with '" + text.substr(text.find_first_not_of(" \t\r\n"), 1) +
                "' but does not parse as a JSON object or array): read as " + std::to_string(lines.size()) +
                " " + what + ", one per line");
     }

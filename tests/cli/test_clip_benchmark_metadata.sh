@@ -20,7 +20,7 @@ assert len(names) == 1000 and len(tmpl) == 80
 e = np.load('$WORK/in1k/embeddings.npy'); assert e.shape[0] == 1000, e.shape
 assert np.allclose(np.linalg.norm(e.astype(np.float64), axis=1), 1, atol=1e-3)
 rows = [json.loads(l) for l in open('$WORK/in1k/rows.jsonl')]
-assert [r.get('class', r.get('classname', r.get('text'))) for r in rows] == names or json.load(open('$WORK/in1k/manifest.json')).get('classnames', names) == names
+assert [r['label'] for r in rows] == names, [r for r in rows[:3]]
 dups = [i for i, n in enumerate(names) if names.count(n) > 1]
 assert len(dups) == 4, dups
 a, b = [i for i in dups if names[i] == 'missile']

@@ -48,6 +48,13 @@ printf '{"fashion-mnist": [\n  "a photo of a {c}.",\n  "art of the {c}.",\n]}\n'
 expect_exit 3 "JSON with a trailing comma is still refused as broken JSON, not read as lines" -- \
   "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/broken.json" --out "$WORK/t7"
 expect_stderr "broken.json' is not valid JSON" "the message says it is broken JSON"
+printf '["a photo of a {c}.", "art of the {c}.",]\n' > "$WORK/broken1.json"
+expect_exit 3 "one-line JSON with a trailing comma is refused too" -- \
+  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/broken1.json" --out "$WORK/t9"
+expect_stderr "broken1.json' is not valid JSON" "the message says it is broken JSON"
+printf '{}\na photo of a {}.\n' > "$WORK/empty_placeholder.txt"
+expect_exit 0 "a line file whose first template is the bare {} placeholder" -- \
+  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/empty_placeholder.txt" --out "$WORK/t10"
 printf '\xef\xbb\xbf["a {c}", "the {c}"]\n' > "$WORK/bom.json"
 expect_exit 0 "a JSON list after a byte-order mark" -- \
   "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/bom.json" --out "$WORK/t8"

@@ -24,7 +24,8 @@ void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
   add_fewshot_options(sub, t.common);
   t.options.finetune = finetune;
   sub->add_option("--logit-scale", t.logit_scale,
-                  "Scale of the text term (default: the bundle's own, exp(logit_scale): 100 for OpenAI's CLIP)");
+                  "Scale of the text term (default: the bundle's own, exp(logit_scale): 100 for OpenAI's CLIP)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--alpha-max", t.alpha_max, "alpha searched over alpha-steps values from 0.1 up to this (excluded)")->capture_default_str();
   sub->add_option("--alpha-steps", t.alpha_steps, "Number of alpha values searched")->capture_default_str();
   sub->add_option("--beta-max", t.beta_max, "beta searched over beta-steps values from 0.1 up to this (excluded)")->capture_default_str();

@@ -24,7 +24,8 @@ void register_adapt_relation(CLI::App* adapt, Action& action) {
   static float logit_scale = 0.0f;
   sub->add_option("--prompt", r.prompt, "Anchor prompt; {} is the anchor")->capture_default_str();
   sub->add_option("--logit-scale", logit_scale,
-                  "Scale of the zero-shot term (default: --model's own, exp(logit_scale): 100 for OpenAI's CLIP)");
+                  "Scale of the zero-shot term (default: --model's own, exp(logit_scale): 100 for OpenAI's CLIP)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--heads", r.heads, "Attention heads (must divide the embedding width)")->capture_default_str();
   sub->add_option("--tau-r", r.tau_r, "Anchor-class relation temperature")->capture_default_str();
   sub->add_option("--tau-a", r.tau_a, "Image-anchor attention temperature")->capture_default_str();

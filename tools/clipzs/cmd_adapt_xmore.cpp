@@ -324,7 +324,8 @@ void register_adapt_xmore(CLI::App* adapt, Action& action) {
   sub->add_option("--normalize", o.normalize, "Confidence means: running (seeded order, the reference) or global")->capture_default_str();
   sub->add_option("--seed", o.seed, "Order of the running means")->capture_default_str();
   sub->add_option("--logit-scale", o.logit_scale,
-                  "Softmax scale s (default: the bundle's own, exp(logit_scale): 100 for OpenAI's CLIP)");
+                  "Softmax scale s (default: the bundle's own, exp(logit_scale): 100 for OpenAI's CLIP)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--labels", o.labels_file, "int64 .npy, one label per store row, to report accuracy (default: the store's labels)");
   sub->add_option("--label-rule", o.label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
   sub->add_option("--device", o.device, "cpu, cuda or cuda:N (retrieval and re-ranking)")->capture_default_str();

@@ -74,9 +74,10 @@ void add_options(const CLI::App& app, nlohmann::json& options) {
     const std::string name = opt->get_single_name();
     if (name.empty() || name == "help" || name == "help-all" || name == "version" || name == "config") continue;
     if (opt == app.get_help_ptr() || opt == app.get_help_all_ptr() || opt == app.get_config_ptr()) continue;
-    if (opt->count() > 0) {
+    if (opt->count() > 0 && !opt->results().empty()) {
       const std::vector<std::string>& r = opt->results();
-      options[name] = r.size() == 1 ? nlohmann::json(r[0]) : nlohmann::json(r);
+      // A list option is recorded as a list even when given once; a flag given twice is one value.
+      options[name] = opt->get_items_expected_max() > 1 ? nlohmann::json(r) : nlohmann::json(r.back());
     } else if (!opt->get_default_str().empty()) {
       options[name] = opt->get_default_str();
     }
