@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "clipzs/bundle.hpp"
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
 #include "clipzs/npy.hpp"
@@ -296,14 +297,13 @@ float store_logit_scale(const json& manifest) {
   if (!manifest.is_object() || !manifest.contains("bundle") || !manifest["bundle"].is_object()) return 0.0f;
   const json& bundle = manifest["bundle"];
   if (bundle.contains("logit_scale") && bundle["logit_scale"].is_number()) return bundle["logit_scale"].get<float>();
+  // Older stores: the bundle they name, read as every command reads one, and only if it is still the
+  // bundle that made the store (a re-exported folder would give another model's scale).
   const std::string dir = bundle.value("dir", "");
   if (dir.empty()) return 0.0f;
-  std::error_code ec;
-  const fs::path file = fs::path(dir) / "bundle.json";
-  if (!fs::is_regular_file(file, ec)) return 0.0f;
   try {
-    const json b = json::parse(read_file(file.string()));
-    return b.contains("logit_scale") && b["logit_scale"].is_number() ? b["logit_scale"].get<float>() : 100.0f;
+    const BundleInfo b = load_bundle_info(dir, /*verify_hashes=*/false);
+    return b.bundle_sha256 == bundle.value("sha256", "") ? b.logit_scale : 0.0f;
   } catch (const std::exception&) {
     return 0.0f;
   }
@@ -314,8 +314,8 @@ float resolve_logit_scale(float override_scale, const json& manifest, const std:
   const float s = store_logit_scale(manifest);
   if (!(s > 0) || !std::isfinite(s))
     throw Error(ErrorKind::kInput, "cannot tell the logit scale of the bundle that made '" + store +
-                                       "': its manifest does not record it (made before clipzs did) and the bundle.json "
-                                       "it points to cannot be read",
+                                       "': its manifest does not record it (made before clipzs did) and the bundle it "
+                                       "points to is gone, unreadable or no longer the one that made the store",
                 "pass --logit-scale (100 for OpenAI's CLIP models), or embed the store again");
   return s;
 }

@@ -8,6 +8,7 @@
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
 #include "clipzs/log.hpp"
+#include "util/strings.hpp"
 
 namespace clipzs {
 using nlohmann::json;
@@ -28,16 +29,13 @@ bool opens_like_json(const std::string& text) {
 // quoted string ending in ',' or holding '":'.
 bool broken_json(const std::string& text, const std::vector<std::string>& lines) {
   const size_t open = text.find_first_not_of(" \t\r\n");
-  const std::string first = lines.empty() ? std::string() : lines.front();
-  const size_t fb = first.find_first_not_of(" \t"), fe = first.find_last_not_of(" \t");
-  const std::string first_trimmed = fb == std::string::npos ? std::string() : first.substr(fb, fe - fb + 1);
-  if (first_trimmed == "{}" || first_trimmed == "[]") return false;
+  const std::string first = lines.empty() ? std::string() : detail::trim_space(lines.front());
+  if (first == "{}" || first == "[]") return false;
   const size_t next = text.find_first_not_of(" \t\r\n", open + 1);
   if (next != std::string::npos && std::string("\"[{]}-0123456789").find(text[next]) != std::string::npos) return true;
-  for (std::string l : lines) {
-    const size_t b = l.find_first_not_of(" \t"), e = l.find_last_not_of(" \t");
-    if (b == std::string::npos) continue;
-    l = l.substr(b, e - b + 1);
+  for (const std::string& line : lines) {
+    const std::string l = detail::trim_space(line);
+    if (l.empty()) continue;
     if (l == "{" || l == "}" || l == "[" || l == "]" || l == "}," || l == "],") return true;
     if (l.front() == '"' && (l.back() == ',' || l.find("\":") != std::string::npos)) return true;
   }

@@ -32,30 +32,25 @@ expect_exit 3 "a template without {c}" -- \
 expect_stderr "bad_templates.txt" "message names the file"
 
 # Line files that open like JSON: decided by parsing, not by the first character.
-printf '{c}\n{c} in the wild\na photo of a {c}.\n' > "$WORK/brace_templates.txt"
-expect_exit 0 "a one-per-line template file whose first line is {c}" -- \
-  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/brace_templates.txt" --out "$WORK/t5"
+# templates_case EXIT DESCRIPTION NAME CONTENT: writes CONTENT (printf format) to $WORK/NAME and embeds the
+# two classes with it as --templates into $WORK/out-NAME.
+templates_case() {
+  printf "$4" > "$WORK/$3"
+  expect_exit "$1" "$2" -- "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" \
+    --templates "$WORK/$3" --out "$WORK/out-$3"
+}
+templates_case 0 "a one-per-line template file whose first line is {c}" brace_templates.txt '{c}\n{c} in the wild\na photo of a {c}.\n'
 expect_stderr "brace_templates.txt' is not JSON .*read as 3 templates, one per line" "the message says which reading was used"
 py_check "3 prompts per class, the first the bare class name" "
 import json
-rows = [json.loads(l) for l in open('$WORK/t5/rows.jsonl')]
-m = json.load(open('$WORK/t5/manifest.json'))
+m = json.load(open('$WORK/out-brace_templates.txt/manifest.json'))
 assert m['rows'] == 2, m"
-printf '[c] x {c}\n' > "$WORK/bracket_templates.txt"
-expect_exit 0 "a line file opening with '['" -- \
-  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/bracket_templates.txt" --out "$WORK/t6"
-printf '{"fashion-mnist": [\n  "a photo of a {c}.",\n  "art of the {c}.",\n]}\n' > "$WORK/broken.json"
-expect_exit 3 "JSON with a trailing comma is still refused as broken JSON, not read as lines" -- \
-  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/broken.json" --out "$WORK/t7"
+templates_case 0 "a line file opening with '['" bracket_templates.txt '[c] x {c}\n'
+templates_case 3 "JSON with a trailing comma is still refused as broken JSON, not read as lines" broken.json \
+  '{"fashion-mnist": [\n  "a photo of a {c}.",\n  "art of the {c}.",\n]}\n'
 expect_stderr "broken.json' is not valid JSON" "the message says it is broken JSON"
-printf '["a photo of a {c}.", "art of the {c}.",]\n' > "$WORK/broken1.json"
-expect_exit 3 "one-line JSON with a trailing comma is refused too" -- \
-  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/broken1.json" --out "$WORK/t9"
+templates_case 3 "one-line JSON with a trailing comma is refused too" broken1.json '["a photo of a {c}.", "art of the {c}.",]\n'
 expect_stderr "broken1.json' is not valid JSON" "the message says it is broken JSON"
-printf '{}\na photo of a {}.\n' > "$WORK/empty_placeholder.txt"
-expect_exit 0 "a line file whose first template is the bare {} placeholder" -- \
-  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/empty_placeholder.txt" --out "$WORK/t10"
-printf '\xef\xbb\xbf["a {c}", "the {c}"]\n' > "$WORK/bom.json"
-expect_exit 0 "a JSON list after a byte-order mark" -- \
-  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$WORK/classes.txt" --templates "$WORK/bom.json" --out "$WORK/t8"
+templates_case 0 "a line file whose first template is the bare {} placeholder" empty_placeholder.txt '{}\na photo of a {}.\n'
+templates_case 0 "a JSON list after a byte-order mark" bom.json '\xef\xbb\xbf["a {c}", "the {c}"]\n'
 finish
