@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clipzs/classify.hpp"
+#include "clipzs/dataset.hpp"
 
 namespace clipzs {
 
@@ -56,5 +58,47 @@ Predictions fewshot_predict(const FewShotState& state, const Matrix& images, int
 
 // Fraction of rows whose argmax logit equals the label.
 double top1_accuracy(const Matrix& logits, const std::vector<int64_t>& labels);
+
+// ---- adapt_fewshot: the protocol around a method's trainer ------------------------------------------
+// Stores: `train` and `val` image stores, `text` a class store, one bundle (else Error(kInput)). Labels
+// from rows.jsonl by `label_rule`; rows sharing rows.jsonl's "source" are views of one image. The K shots
+// per class come from `train`; validation draws min(K, 4) (val_shots -1), val_shots (> 0) or all (0)
+// images per class from `val`, never an image file drawn as a shot. The state (FewShotState, saved with
+// state.info = provenance + metrics) goes to `out`, which must be absent, empty or a state folder.
+struct FewShotAdaptParams {
+  std::string train, val, text, out;
+  LabelRule label_rule = LabelRule::kAuto;
+  std::string label_rule_text;  // as the caller spelled it, for the record ("" : label_rule's name)
+  int shots = 0;
+  int val_shots = -1;
+  uint64_t seed = 1;
+  nlohmann::json provenance = nlohmann::json::object();  // merged into state.json
+  std::function<void()> after_training;  // e.g. to close a progress line before the summary
+};
+
+struct FewShotInputs {
+  Matrix classes;  // C x d, the class store's embeddings (text proxies)
+  std::vector<std::string> classnames;
+  std::string bundle_sha256;
+  nlohmann::json text_manifest;  // the class store's manifest (its bundle record holds the logit scale)
+  FewShotSet train, val;                      // the drawn shots (groups are store row numbers)
+  std::vector<int64_t> train_rows, val_rows;  // their rows in the stores
+  nlohmann::json provenance = nlohmann::json::object();  // for state.json
+};
+
+// Reads and checks the stores and draws the shots. Error(kUsage) for shots < 1.
+FewShotInputs load_fewshot_inputs(const FewShotAdaptParams& params);
+
+// A method's trainer: the drawn shots, validation set and class proxies, plus the class names and bundle.
+using FewShotTrainer = std::function<FewShotState(const FewShotInputs& inputs)>;
+
+struct FewShotAdaptResult {
+  FewShotState state;  // as saved
+  nlohmann::json metrics;  // train_accuracy, val_accuracy, val_accuracy_zeroshot
+  double seconds = 0;      // training
+  int64_t classes = 0, train_rows = 0, val_rows = 0;
+};
+
+FewShotAdaptResult adapt_fewshot(const FewShotAdaptParams& params, const FewShotTrainer& trainer);
 
 }  // namespace clipzs

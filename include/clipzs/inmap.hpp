@@ -19,7 +19,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "clipzs/classify.hpp"
+#include "clipzs/dataset.hpp"
 #include "clipzs/progress.hpp"
 
 namespace clipzs {
@@ -76,5 +79,33 @@ int64_t check_and_normalize_features(Matrix& features, const std::string& what);
 Matrix transpose(const Matrix& m);
 std::vector<int64_t> argmax_rows(const Matrix& features, const Matrix& proxies_dxc);
 double accuracy(const std::vector<int64_t>& predictions, const std::vector<int64_t>& labels);
+
+// ---- adapt_inmap: the whole method from stores (or .npy files) to a state folder ------------------
+// State (state_version 1): state.json {method, state_version, parameters, classnames, bundle_sha256, n, d,
+// classes, metrics, ...}, vision_proxies.npy (d x C float32, unit columns: the classifier),
+// text_proxies.npy (d x C), predictions.npy (int64 per input row, -1 for unreadable images),
+// vision_proxies_no_sinkhorn.npy (with the ablation), log.jsonl (per step). Read back by the registry
+// entry "inmap" (method.hpp): softmax(x . w_c / tau_i).
+struct InMaPAdaptParams {
+  std::string images, text;            // image store + class store, or
+  std::string features, text_proxies;  // n x d and d x C float32 .npy files
+  std::string labels;                  // optional int64 .npy of labels (stores: labels from rows.jsonl)
+  LabelRule label_rule = LabelRule::kAuto;
+  std::string out;                     // state folder (replaced only if it already holds a state)
+  InMaPOptions options;
+  bool ablation = true;                // also run without Sinkhorn, as the official script reports
+  nlohmann::json provenance = nlohmann::json::object();  // merged into state.json (e.g. the command line)
+};
+
+struct InMaPAdaptResult {
+  nlohmann::json state;    // state.json as written
+  nlohmann::json metrics;  // accuracies when labels were known
+  int64_t n = 0, classes = 0;
+  double seconds = 0;
+};
+
+// Error(kUsage) when neither or both of a pair of sources are given; Error(kInput) for stores of other
+// bundles, widths or NaN values; Error(kOutput) when `out` cannot be replaced.
+InMaPAdaptResult adapt_inmap(const InMaPAdaptParams& params);
 
 }  // namespace clipzs

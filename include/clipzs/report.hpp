@@ -36,6 +36,9 @@ struct ReportOptions {
   int top_confusions = 10;    // named in the page and outlined on the heat map
   int max_bar_classes = 40;   // more classes: the worst and best half of this many, plus recall_sorted.png
   int max_heatmap_classes = 30;  // more classes: the classes of the top confusions only
+  // Methods in the order charts list them, each with its own colour (callers pass the method
+  // registry's order, method_registry() in method.hpp); others follow in order of appearance.
+  std::vector<std::string> method_order = {"zeroshot", "inmap", "xmore", "linear-probe", "tip-adapter", "tip-adapter-f", "relation"};
 };
 
 struct ReportFiles {

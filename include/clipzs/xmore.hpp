@@ -24,6 +24,13 @@
 #include "clipzs/classify.hpp"
 #include "clipzs/knn.hpp"
 
+#include <atomic>
+
+#include <nlohmann/json.hpp>
+
+#include "clipzs/dataset.hpp"
+#include "clipzs/progress.hpp"
+
 namespace clipzs {
 
 enum class XMoReNormalize { kRunning, kGlobal };
@@ -68,5 +75,36 @@ std::vector<std::vector<int64_t>> caption_candidates(const KnnResult& neighbours
 // sorted by descending score; then each list is cut to k.
 void keep_top_captions(std::vector<std::vector<int64_t>>& candidates, int k,
                        const std::vector<std::vector<float>>* rerank_scores = nullptr);
+
+// ---- adapt_xmore: stores and a bank to a state folder ---------------------------------------------
+// State (state_version 1): state.json {method, state_version, parameters, classnames, bundle_sha256,
+// image_store_sha256, bank, coverage, metrics, ...}; {xmore,zeroshot,captions_only}_top_{index,prob}.npy
+// (store rows x 5), predictions.npy (int64 per store row, -1: unreadable image), confidences.npy
+// (rows x 4: a, b, a / mean a, b / mean b), captions.npy (rows x k bank rows, -1: fewer),
+// predictions.jsonl. Read back by the registry entry "xmore": predictions for that image store only.
+struct XMoReAdaptParams {
+  std::string images, text, bank, out;  // image store, class store, retrieval bank, state folder
+  std::string labels;                   // optional int64 .npy, one label per store row (default: rows.jsonl)
+  LabelRule label_rule = LabelRule::kAuto;
+  std::string search = "exact";         // "exact" (every bank row) or "index" (a FAISS index of the bank)
+  std::string index;                    // index file for "index" (default: the bank's only .faiss file)
+  std::string rerank_model;             // optional second bundle that orders the caption candidates
+  std::string device = "cpu";           // retrieval and re-ranking
+  int k = 16, neighbours = 128, nprobe = 32;
+  float logit_scale = 0.0f;             // 0: the bundle's own (from the class store's manifest)
+  std::string logit_scale_from = "logit_scale";  // how state.json names an explicit logit_scale's source
+  XMoReNormalize normalize = XMoReNormalize::kRunning;
+  uint64_t seed = 1;
+  const std::atomic<bool>* cancel = nullptr;
+  ProgressCallback progress;            // stages "k-NN search", "rerank images", "rerank captions"
+  nlohmann::json provenance = nlohmann::json::object();  // merged into state.json
+};
+
+struct XMoReAdaptResult {
+  nlohmann::json state;  // state.json as written
+  int64_t evaluated = 0, with_captions = 0;
+};
+
+XMoReAdaptResult adapt_xmore(const XMoReAdaptParams& params);
 
 }  // namespace clipzs

@@ -321,4 +321,19 @@ Matrix tip_adapter_logits(const FewShotState& state, const Matrix& images) {
   return logits;
 }
 
+MethodEntry linear_probe_method_entry() {
+  return make_fewshot_entry("linear-probe", "linear probe: multinomial logistic regression on the K shots (Radford et al. 2021)",
+                            linear_probe_logits);
+}
+
+MethodEntry tip_adapter_method_entry() {
+  return make_fewshot_entry("tip-adapter", "Tip-Adapter: a training-free key-value cache of the shots (Zhang et al., ECCV 2022)",
+                            tip_adapter_logits);
+}
+
+MethodEntry tip_adapter_f_method_entry() {
+  return make_fewshot_entry("tip-adapter-f", "Tip-Adapter-F: the cache keys fine-tuned on the shots (Zhang et al., ECCV 2022)",
+                            tip_adapter_logits);
+}
+
 }  // namespace clipzs

@@ -9,6 +9,7 @@
 
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
+#include "clipzs/method.hpp"
 #include "clipzs/model.hpp"  // l2_normalize_rows
 #include "clipzs/npy.hpp"
 #include "clipzs/xmore.hpp"  // seeded_order
@@ -89,7 +90,7 @@ void save_fewshot_state(const FewShotState& state, const std::string& dir, bool 
   FolderWriter folder(dir, "state.json");
   const std::string& temp = folder.temp();
   json doc = state.info;
-  doc["method"] = state.method;
+  stamp_state(doc, state.method);
   doc["parameters"] = state.parameters;
   json arrays = json::object();
   for (const auto& [name, m] : state.arrays) {
@@ -129,11 +130,46 @@ const Matrix& state_array(const FewShotState& state, const std::string& name) {
 }
 
 Matrix fewshot_logits(const FewShotState& state, const Matrix& images) {
-  if (state.method == "linear-probe") return linear_probe_logits(state, images);
-  if (state.method == "tip-adapter" || state.method == "tip-adapter-f") return tip_adapter_logits(state, images);
-  if (state.method == "relation") return relation_logits(state, images);
-  if (state.method == "zeroshot") return zeroshot_logits(state, images);
-  throw Error(ErrorKind::kUsage, "unknown few-shot method '" + state.method + "'");
+  const MethodEntry& entry = find_method(state.method);
+  if (!entry.fewshot_logits) throw Error(ErrorKind::kUsage, "'" + state.method + "' is not a few-shot method");
+  return entry.fewshot_logits(state, images);
+}
+
+namespace {
+
+// A few-shot state read from its folder: predictions from the method's logits.
+class FewShotMethodState : public MethodState {
+ public:
+  explicit FewShotMethodState(FewShotState state)
+      : MethodState(state.method, state.info, state.info.value("classnames", std::vector<std::string>{})), state_(std::move(state)) {}
+  float logit_scale() const override { return state_.parameters.value("logit_scale", 1.0f); }
+  Predictions predict(const ImageEmbeddings& images, int top_k, const std::string& variant) const override {
+    if (!variant.empty() && variant != method()) throw Error(ErrorKind::kInternal, "the " + method() + " state has no variant '" + variant + "'");
+    Predictions p = fewshot_predict(state_, images.features, top_k);
+    if (p.rows > 0 && p.k > 0 && *std::max_element(p.top_index.begin(), p.top_index.end()) >= static_cast<int64_t>(classnames().size()))
+      throw Error(ErrorKind::kInput, "the state '" + method() + "' predicts more classes than its " + std::to_string(classnames().size()) +
+                                         " class names", "make the state again");
+    return p;
+  }
+
+ private:
+  FewShotState state_;
+};
+
+}  // namespace
+
+MethodEntry make_fewshot_entry(const std::string& name, const std::string& summary,
+                               Matrix (*logits)(const FewShotState& state, const Matrix& images)) {
+  MethodEntry e;
+  e.name = name;
+  e.kind = MethodKind::kFewShot;
+  e.summary = summary;
+  e.state_version = 1;
+  e.load = [](const std::string& dir, const nlohmann::json&) -> std::unique_ptr<MethodState> {
+    return std::make_unique<FewShotMethodState>(load_fewshot_state(dir));
+  };
+  e.fewshot_logits = logits;
+  return e;
 }
 
 Matrix zeroshot_logits(const FewShotState& state, const Matrix& images) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "clipzs/fewshot.hpp"
+#include "clipzs/method.hpp"
 
 namespace clipzs {
 
@@ -17,5 +18,9 @@ Matrix zeroshot_logits(const FewShotState& state, const Matrix& images);      //
 Matrix linear_probe_logits(const FewShotState& state, const Matrix& images);  // src/methods/baselines.cpp
 Matrix tip_adapter_logits(const FewShotState& state, const Matrix& images);   // src/methods/baselines.cpp
 Matrix relation_logits(const FewShotState& state, const Matrix& images);      // src/methods/relation.cpp
+
+// The registry entry of a few-shot method: its state is a FewShotState folder, its logits `logits`.
+MethodEntry make_fewshot_entry(const std::string& name, const std::string& summary,
+                               Matrix (*logits)(const FewShotState& state, const Matrix& images));
 
 }  // namespace clipzs

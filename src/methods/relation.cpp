@@ -349,4 +349,9 @@ Matrix relation_logits(const FewShotState& state, const Matrix& images) {
   return to_matrix(logits);
 }
 
+MethodEntry relation_method_entry() {
+  return make_fewshot_entry("relation", "relation transition: few-shot through open-vocabulary anchors (after Yan et al. 2024)",
+                            relation_logits);
+}
+
 }  // namespace clipzs

@@ -1,5 +1,8 @@
 #include "clipzs/xmore.hpp"
 
+#include "clipzs/method.hpp"
+#include "methods/stored_predictions.hpp"
+
 #include <torch/torch.h>
 
 #include <cmath>
@@ -208,6 +211,18 @@ XMoReResult run_xmore(const Matrix& images, const Matrix& classes, const Matrix&
              [&](int64_t i) { return evaluated(i) && has_captions[static_cast<size_t>(i)]; });
   copy_top_k(ensemble.topk(k, 1), 0, r.ensemble, evaluated);
   return r;
+}
+
+MethodEntry xmore_method_entry() {
+  MethodEntry e;
+  e.name = "xmore";
+  e.kind = MethodKind::kLabelFree;
+  e.summary = "X-MoRe: captions of the nearest bank images, ensembled by confidence (Eom et al. 2023)";
+  e.state_version = 1;
+  e.load = [](const std::string& dir, const nlohmann::json& state) -> std::unique_ptr<MethodState> {
+    return std::make_unique<StoredPredictionsState>(dir, state, std::vector<std::string>{"xmore", "zeroshot", "captions_only"});
+  };
+  return e;
 }
 
 }  // namespace clipzs

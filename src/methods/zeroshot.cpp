@@ -2,6 +2,9 @@
 
 #include "clipzs/classify.hpp"
 #include "clipzs/error.hpp"
+#include "clipzs/fewshot.hpp"
+#include "methods/fewshot_methods.hpp"
+#include "methods/proxy_classifier.hpp"
 #include "methods/top_k.hpp"
 
 namespace clipzs {
@@ -37,6 +40,26 @@ Predictions predict_top_k(const Matrix& images, const Matrix& classes, float log
     copy_top_k({(std::get<0>(top) - logits.logsumexp(1, true)).exp_(), std::get<1>(top)}, begin, out, rows_not_in(skip));
   }
   return out;
+}
+
+Predictions ProxyClassifierState::predict(const ImageEmbeddings& images, int top_k, const std::string& variant) const {
+  if (!variant.empty() && variant != method())
+    throw Error(ErrorKind::kInternal, "the " + method() + " state has no variant '" + variant + "'");
+  return predict_top_k(images.features, proxies_, scale_, top_k);
+}
+
+std::unique_ptr<MethodState> make_zeroshot_method(Matrix classes, std::vector<std::string> classnames, float logit_scale) {
+  return std::make_unique<ProxyClassifierState>("zeroshot", nlohmann::json::object(), std::move(classnames), std::move(classes),
+                                                logit_scale);
+}
+
+MethodEntry zeroshot_method_entry() {
+  MethodEntry e;
+  e.name = "zeroshot";
+  e.kind = MethodKind::kZeroShot;
+  e.summary = "zero-shot CLIP: softmax(logit_scale x . t_c) over the class prompts' embeddings (Radford et al. 2021)";
+  e.fewshot_logits = zeroshot_logits;  // the zero-shot reference of the few-shot methods' validation
+  return e;
 }
 
 }  // namespace clipzs

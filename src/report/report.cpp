@@ -235,9 +235,10 @@ struct Entry {
   std::string family;        // the method, for the colour
 };
 
-int method_rank(const std::string& method) {
-  static const char* order[] = {"zeroshot", "inmap", "xmore", "linear-probe", "tip-adapter", "tip-adapter-f", "relation"};
-  for (size_t i = 0; i < sizeof order / sizeof order[0]; ++i)
+using MethodOrder = std::vector<std::string>;
+
+int method_rank(const MethodOrder& order, const std::string& method) {
+  for (size_t i = 0; i < order.size(); ++i)
     if (method == order[i]) return static_cast<int>(i);
   return 100;
 }
@@ -246,16 +247,20 @@ int method_rank(const std::string& method) {
 // in every report); other methods share the three colours after those, in order of appearance.
 class MethodColours {
  public:
+  explicit MethodColours(const MethodOrder& order) : order_(order) {}
   size_t operator()(const std::string& method) {
-    const int rank = method_rank(method);
-    if (rank < 100) return static_cast<size_t>(rank);
+    const int rank = method_rank(order_, method);
+    const int known = std::min<int>(static_cast<int>(order_.size()), kPaletteSize - 2);
+    if (rank < known) return static_cast<size_t>(rank);
     const auto it = std::find(unknown_.begin(), unknown_.end(), method);
     const size_t i = static_cast<size_t>(it - unknown_.begin());
     if (it == unknown_.end()) unknown_.push_back(method);
-    return 7 + i % 3;
+    return static_cast<size_t>(known) + i % static_cast<size_t>(kPaletteSize - known);
   }
 
  private:
+  static constexpr int kPaletteSize = 10;  // chart.cpp's palette(); at least 2 colours stay for other methods
+  const MethodOrder& order_;
   std::vector<std::string> unknown_;
 };
 
@@ -272,7 +277,7 @@ Entry summarize(const std::string& label, const std::string& family, const std::
 }
 
 // Per dataset (in order of first appearance): one entry per method; few-shot methods at their largest K.
-std::vector<std::pair<std::string, std::vector<Entry>>> comparison(const std::vector<Run>& runs) {
+std::vector<std::pair<std::string, std::vector<Entry>>> comparison(const std::vector<Run>& runs, const MethodOrder& order) {
   std::vector<std::string> datasets;
   for (const auto& r : runs)
     if (std::find(datasets.begin(), datasets.end(), r.dataset) == datasets.end()) datasets.push_back(r.dataset);
@@ -307,7 +312,7 @@ std::vector<std::pair<std::string, std::vector<Entry>>> comparison(const std::ve
     std::vector<Entry> entries;
     for (const auto& label : order) entries.push_back(summarize(label, family[label], values[label]));
     // Zero-shot first, then the label-free methods, then the few-shot ones; otherwise as given.
-    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return method_rank(a.family) < method_rank(b.family); });
+    std::stable_sort(entries.begin(), entries.end(), [&order](const Entry& a, const Entry& b) { return method_rank(order, a.family) < method_rank(order, b.family); });
     out.emplace_back(ds, std::move(entries));
   }
   return out;
@@ -322,7 +327,7 @@ struct CurveSet {
 };
 
 // One set per (dataset, model): a model's few-shot curves are drawn against its own zero-shot line.
-std::vector<CurveSet> fewshot_curves(const std::vector<Run>& runs) {
+std::vector<CurveSet> fewshot_curves(const std::vector<Run>& runs, const MethodOrder& order) {
   std::vector<CurveSet> out;
   std::vector<std::pair<std::string, std::string>> keys;
   for (const auto& r : runs)
@@ -358,7 +363,7 @@ std::vector<CurveSet> fewshot_curves(const std::vector<Run>& runs) {
     // Curves in the canonical method order.
     std::vector<size_t> idx(set.methods.size());
     std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return method_rank(set.methods[a].first) < method_rank(set.methods[b].first); });
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return method_rank(order, set.methods[a].first) < method_rank(order, set.methods[b].first); });
     decltype(set.methods) methods_sorted;
     decltype(set.shots) shots_sorted;
     for (size_t i : idx) {
@@ -562,10 +567,10 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
   }
 
   // Method comparison.
-  const auto compared = comparison(runs);
+  const auto compared = comparison(runs, options.method_order);
   size_t bar_count = 0;
   for (const auto& [ds, entries] : compared) bar_count += entries.size();
-  MethodColours method_colour;
+  MethodColours method_colour(options.method_order);
   if (bar_count > 1 || compared.size() > 1) {
     std::vector<BarRow> rows;
     for (const auto& [ds, entries] : compared) {
@@ -587,7 +592,7 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
   }
 
   // Few-shot curves.
-  const auto curve_sets = fewshot_curves(runs);
+  const auto curve_sets = fewshot_curves(runs, options.method_order);
   std::vector<std::string> curve_charts;
   for (const auto& set : curve_sets) {
     std::vector<Curve> curves;

@@ -10,7 +10,8 @@
 #include "clipzs/bundle.hpp"
 #include "clipzs/classify.hpp"
 #include "clipzs/embed.hpp"
-#include "clipzs/fewshot.hpp"
+#include "clipzs/labelled.hpp"
+#include "clipzs/method.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {
@@ -31,31 +32,20 @@ void add_classify_options(CLI::App* sub, ClassifyOptions& o);
 struct ClassifyData {
   BundleInfo bundle;
   std::vector<std::string> classnames;
-  Matrix classes;                       // C x D class proxies
-  float logit_scale = 100.0f;           // softmax temperature for probabilities
-  nlohmann::json method_state = nlohmann::json::object();  // state.json of an adapted method (empty for zeroshot)
+  std::shared_ptr<const MethodState> method;  // zeroshot (built from the text proxies) or a state read through the registry
   std::string text_store;
-  Matrix images;                        // N x D
-  std::vector<nlohmann::json> records;  // rows.jsonl of the image store
-  std::vector<bool> failed;             // rows whose image could not be read
   std::string image_store;
-  nlohmann::json image_manifest;
-  // Methods that predict per image rather than learn a classifier (X-MoRe): their top-k per store
-  // row, by variant ("xmore", "zeroshot", "captions_only"); empty for classifiers.
-  std::map<std::string, Predictions> precomputed;
-  // Few-shot methods (linear-probe, tip-adapter, tip-adapter-f, relation): the state predicts.
-  std::shared_ptr<const FewShotState> fewshot;
+  ImageEmbeddings images;  // the image store: readable rows as features, every row's record
+  int64_t unreadable() const { return images.store_rows - static_cast<int64_t>(images.rows.size()); }
 };
 
-// Methods whose --state is a few-shot state (include/clipzs/fewshot.hpp).
-bool is_fewshot_method(const std::string& method);
-
-// Loads or computes the class proxies and the image embeddings described by `o`.
+// Loads or computes the class proxies (or the method state) and the image embeddings described by `o`.
 ClassifyData load_classify_data(const ClassifyOptions& o);
 
-// The top-k classes of every image under the chosen method: softmax(logit_scale x . classes) for
-// classifiers, or the stored per-image predictions of `variant` (default: the method's own).
-Predictions classify(const ClassifyData& d, const Matrix& classes, int top_k, const std::string& variant = "");
+// The top-k classes of every store row under the chosen method (-1 for unreadable rows); `variant`
+// picks an ablation a state keeps (MethodState::variants()); `classes`, for classifiers of class
+// proxies only, restricts them to a subset (their indices).
+Predictions classify(const ClassifyData& d, int top_k, const std::string& variant = "", const std::vector<int64_t>* classes = nullptr);
 
 // The cache folder: --cache-dir, else $CLIPZS_CACHE_DIR, $XDG_CACHE_HOME/clipzs, or ~/.cache/clipzs.
 std::string cache_dir(const std::string& option);

@@ -81,4 +81,6 @@ void register_adapt_fewshot(CLI::App* adapt, Action& action) {
   register_tip(adapt, action, tip_f, true);
 }
 
+const AdaptCommand kRegistered("linear-probe", register_adapt_fewshot);
+
 }  // namespace clipzs::cli

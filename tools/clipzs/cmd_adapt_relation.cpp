@@ -64,4 +64,6 @@ void register_adapt_relation(CLI::App* adapt, Action& action) {
   });
 }
 
+const AdaptCommand kRegistered("relation", register_adapt_relation);
+
 }  // namespace clipzs::cli

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "classify_common.hpp"
+#include "clipzs/method.hpp"
 #include "clipzs/dataset.hpp"
 #include "clipzs/files.hpp"
 #include "clipzs/metrics.hpp"
@@ -85,6 +86,8 @@ json write_report(const std::vector<json>& results, const std::vector<std::strin
                   const std::string& dir, const std::string& title) {
   ReportOptions options;
   options.title = title;
+  options.method_order.clear();
+  for (const auto& e : method_registry()) options.method_order.push_back(e.name);
   const ReportFiles files = write_eval_report(results, sources, primary, dir, options);
   for (const auto& note : files.notes) spdlog::warn("report: {}", note);
   spdlog::info("report: {} ({} charts), summary {}", files.html, files.charts.size(), files.markdown);
@@ -194,27 +197,30 @@ void register_eval(CLI::App& app, Action& action) {
       }
       ClassifyData d = load_classify_data(o);
       std::vector<std::string> labels, paths;
-      for (const auto& r : d.records) {
+      for (const auto& r : d.images.records) {
         labels.push_back(r.value("label", ""));
         paths.push_back(r.value("path", ""));
       }
       ResolvedLabels resolved = resolve_labels(labels, paths, d.classnames, parse_label_rule(label_rule));
       for (const auto& w : resolved.warnings) spdlog::warn("{}", w);
       const auto start = std::chrono::steady_clock::now();
-      Predictions p = classify(d, d.classes, 5);
+      Predictions p = classify(d, 5);
       ClassificationMetrics m = compute_metrics(resolved.ids, p, static_cast<int64_t>(d.classnames.size()));
       // Per-image methods keep their ablations: report them side by side with the method.
       json compare = json::object();
-      for (const auto& [variant, stored] : d.precomputed) {
-        ClassificationMetrics v = compute_metrics(resolved.ids, stored, static_cast<int64_t>(d.classnames.size()));
+      std::vector<std::string> compared = d.method->variants();
+      if (!compared.empty()) compared.insert(compared.begin(), o.method);  // the method itself beside its ablations
+      for (const auto& variant : compared) {
+        ClassificationMetrics v = compute_metrics(resolved.ids, classify(d, 5, variant), static_cast<int64_t>(d.classnames.size()));
         compare[variant] = {{"acc1", v.acc1}, {"acc5", v.acc5}, {"mean_per_class_recall", v.mean_per_class_recall},
                             {"evaluated", v.evaluated}};
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const int64_t failed = std::count(d.failed.begin(), d.failed.end(), true);
+      const int64_t failed = d.unreadable();
       if (failed) spdlog::warn("{} images could not be read and are not evaluated", failed);
 
       const int64_t c = static_cast<int64_t>(d.classnames.size());
+      const json state = d.method->record().is_object() ? d.method->record() : json::object();
       json per_class = json::array();
       json confusion = json::array();
       for (int64_t i = 0; i < c; ++i) {
@@ -229,7 +235,8 @@ void register_eval(CLI::App& app, Action& action) {
           {"dataset", name},
           {"model", d.bundle.name},
           {"pretrained", d.bundle.source},
-          {"task", d.fewshot ? "fewshot_classification" : "zeroshot_classification"},  // InMaP is label-free: still zero-shot
+          // Label-free methods (InMaP, X-MoRe, TransCLIP) see no labels: still zero-shot.
+          {"task", find_method(o.method).kind == MethodKind::kFewShot ? "fewshot_classification" : "zeroshot_classification"},
           {"language", "en"},
           {"metrics", {{"acc1", m.acc1}, {"acc5", m.acc5}, {"mean_per_class_recall", m.mean_per_class_recall}}},
           {"counts", {{"rows", p.rows}, {"evaluated", m.evaluated}, {"unreadable", failed}, {"classes", c}}},
@@ -243,9 +250,9 @@ void register_eval(CLI::App& app, Action& action) {
             {"bundle", {{"name", d.bundle.name}, {"sha256", d.bundle.bundle_sha256}, {"path", o.model}}},
             {"method", o.method},
             {"cli", effective_options()},
-            {"parameters", {{"logit_scale", d.logit_scale}, {"model_dtype", o.dtype}, {"label_rule", label_rule_name(resolved.rule)},
-                            {"method_state", o.state}, {"method_parameters", d.method_state.value("parameters", json::object())},
-                            {"method_coverage", d.method_state.value("coverage", json::object())}}},
+            {"parameters", {{"logit_scale", d.method->logit_scale()}, {"model_dtype", o.dtype}, {"label_rule", label_rule_name(resolved.rule)},
+                            {"method_state", o.state}, {"method_parameters", state.value("parameters", json::object())},
+                            {"method_coverage", state.value("coverage", json::object())}}},
             {"classes_file", o.classes},
             {"templates_file", o.templates},
             {"dataset_key", o.dataset},
@@ -257,10 +264,10 @@ void register_eval(CLI::App& app, Action& action) {
             {"hardware", {{"host", hostname()}, {"cpu", cpu_model()}, {"cores", std::thread::hardware_concurrency()},
                           {"device", o.device}, {"torch", torch_build_info()}}}}},
       };
-      if (d.fewshot)  // what the state was trained on; the test set here never took part in its selection
-        result["context"]["fewshot"] = {{"shots", d.method_state.value("shots", 0)}, {"seed", d.method_state.value("seed", 0)},
-                                        {"train_store", d.method_state.value("train_store", json::object()).value("path", "")},
-                                        {"val_store", d.method_state.value("val_store", json::object()).value("path", "")}};
+      if (find_method(o.method).kind == MethodKind::kFewShot)  // what the state was trained on; never the test set
+        result["context"]["fewshot"] = {{"shots", state.value("shots", 0)}, {"seed", state.value("seed", 0)},
+                                        {"train_store", state.value("train_store", json::object()).value("path", "")},
+                                        {"val_store", state.value("val_store", json::object()).value("path", "")}};
       if (fs::path(out).has_parent_path()) fs::create_directories(fs::path(out).parent_path());
       write_file_atomic(out, result.dump(1) + "\n");
       json summary = {{"command", "eval"}, {"out", out}, {"metrics", result["metrics"]}, {"evaluated", m.evaluated}};

@@ -60,23 +60,21 @@ void register_infer(CLI::App& app, Action& action) {
     action = [] {
       ClassifyData d = load_classify_data(o);
       std::vector<std::string> names = d.classnames;
-      Matrix classes = d.classes;
-      if (!subset.empty() && (!d.precomputed.empty() || d.fewshot))
+      std::vector<int64_t> keep;
+      if (!subset.empty() && !d.method->class_proxies())
         throw Error(ErrorKind::kUsage, "--subset needs a classifier of class proxies alone (zeroshot, inmap); --method " + o.method + " is not",
                     "run `clipzs adapt " + o.method + "` with a class store of the subset instead");
       if (!subset.empty()) {
-        std::vector<int64_t> keep;
         for (const auto& name : parse_subset(subset)) {
           auto it = std::find(d.classnames.begin(), d.classnames.end(), name);
           if (it == d.classnames.end())
             throw Error(ErrorKind::kInput, "--subset class '" + name + "' is not in the class list " + o.classes);
           keep.push_back(it - d.classnames.begin());
         }
-        classes = select_rows(d.classes, keep);
         names.clear();
         for (int64_t k : keep) names.push_back(d.classnames[static_cast<size_t>(k)]);
       }
-      Predictions p = classify(d, classes, top_k);
+      Predictions p = classify(d, top_k, "", subset.empty() ? nullptr : &keep);
       const bool csv = out.size() >= 4 && out.compare(out.size() - 4, 4, ".csv") == 0;
       std::string text;
       if (csv) {
@@ -86,7 +84,7 @@ void register_infer(CLI::App& app, Action& action) {
       }
       int64_t unknown = 0, failed = 0;
       for (int64_t i = 0; i < p.rows; ++i) {
-        const auto& r = d.records[static_cast<size_t>(i)];
+        const auto& r = d.images.records[static_cast<size_t>(i)];
         const int64_t* top = p.top_index.data() + i * p.k;
         const float* prob = p.top_prob.data() + i * p.k;
         std::string status = r.value("status", "ok");

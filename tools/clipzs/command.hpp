@@ -33,9 +33,14 @@ void register_adapt(CLI::App& app, Action& action);
 void register_index(CLI::App& app, Action& action);  // `index build` (cmd_index.cpp)
 void register_verify(CLI::App& app, Action& action);  // `verify` (cmd_verify.cpp)
 void register_merge(CLI::App& app, Action& action);   // `merge` (cmd_merge.cpp)
-void register_adapt_xmore(CLI::App* adapt, Action& action);  // `adapt xmore`, from register_adapt
-void register_adapt_fewshot(CLI::App* adapt, Action& action);  // `adapt linear-probe|tip-adapter|tip-adapter-f`
-void register_adapt_relation(CLI::App* adapt, Action& action);  // `adapt relation`
+
+// `adapt <method>` subcommands register themselves, one file each (cmd_adapt_<method>.cpp):
+//   const AdaptCommand kRegistered("transclip", register_adapt_transclip);
+// `adapt` adds them in the order of the library's method registry (include/clipzs/method.hpp).
+using AdaptRegistrar = void (*)(CLI::App* adapt, Action& action);
+struct AdaptCommand {
+  AdaptCommand(const char* method, AdaptRegistrar registrar);
+};
 
 // Exit codes (docs/exit-codes.md).
 int exit_code_for(ErrorKind kind) noexcept;

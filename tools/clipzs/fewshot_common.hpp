@@ -36,22 +36,6 @@ struct FewShotCliOptions {
 // --train --val --text --shots --seed --val-shots --label-rule --out --overwrite --threads.
 void add_fewshot_options(CLI::App* sub, FewShotCliOptions& o);
 
-struct FewShotInputs {
-  Matrix classes;  // C x d, the class store's embeddings (text proxies)
-  std::vector<std::string> classnames;
-  std::string bundle_sha256;
-  nlohmann::json text_manifest;  // the class store's manifest (its bundle record holds the logit scale)
-  FewShotSet train, val;                      // the drawn shots (groups are store row numbers)
-  std::vector<int64_t> train_rows, val_rows;  // their rows in the stores
-  nlohmann::json provenance = nlohmann::json::object();  // for state.json
-};
-
-// Reads and checks the stores and draws the shots. Error(kUsage) for --shots < 1.
-FewShotInputs load_fewshot_inputs(const FewShotCliOptions& o);
-
-// A method's trainer: the drawn shots, validation set and class proxies, plus the class names and bundle.
-using FewShotTrainer = std::function<FewShotState(const FewShotInputs& inputs)>;
-
 // A whole few-shot subcommand: refuses an existing --out without --overwrite (Error(kOutput), before any
 // work), loads the inputs, trains, measures train / validation accuracy, writes the state (provenance
 // merged into state.info) and prints the summary line. `command` names the subcommand ("adapt tip-adapter").
