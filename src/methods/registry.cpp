@@ -10,6 +10,7 @@
   X(zeroshot)             \
   X(inmap)                \
   X(xmore)                \
+  X(transclip)            \
   X(linear_probe)         \
   X(tip_adapter)          \
   X(tip_adapter_f)        \
