@@ -20,4 +20,15 @@ struct Progress {
 };
 using ProgressCallback = std::function<void(const Progress&)>;
 
+// `progress` with every update's stage set to `stage` (a literal), so that a caller tells the stages of
+// a call apart; an empty callback stays empty.
+inline ProgressCallback in_stage(const ProgressCallback& progress, const char* stage) {
+  if (!progress) return {};
+  return [progress, stage](const Progress& p) {
+    Progress named = p;
+    named.stage = stage;
+    progress(named);
+  };
+}
+
 }  // namespace clipzs

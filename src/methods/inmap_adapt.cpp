@@ -34,16 +34,6 @@ Matrix read_matrix(const std::string& path, const char* what) {
 
 void write_matrix(const std::string& path, const Matrix& m) { write_npy(path, m.data, {m.rows, m.cols}); }
 
-// A progress callback that tags its updates with a stage name (a literal).
-ProgressCallback staged(const ProgressCallback& cb, const char* stage) {
-  if (!cb) return {};
-  return [cb, stage](const Progress& p) {
-    Progress q = p;
-    q.stage = stage;
-    cb(q);
-  };
-}
-
 std::unique_ptr<MethodState> load_inmap_state(const std::string& dir, const json& state) {
   const std::string file = (fs::path(dir) / "vision_proxies.npy").string();
   NpyArray proxies = read_npy(file);
@@ -158,7 +148,7 @@ InMaPAdaptResult adapt_inmap(const InMaPAdaptParams& p) {
   if (run_ablation) {
     InMaPOptions a = o;
     a.use_sinkhorn = false;
-    a.progress = staged(o.progress, "(no Sinkhorn)");
+    a.progress = in_stage(o.progress, "(no Sinkhorn)");
     log_info("ablation: the same without Sinkhorn");
     ablation = run_inmap(x, wt, a);
     if (!labels.empty()) metrics["acc_vision_proxy_no_sinkhorn"] = accuracy(ablation.predictions, labels);

@@ -46,15 +46,6 @@ DistinctIds distinct_ids(const std::vector<std::vector<int64_t>>& lists) {
   return out;
 }
 
-ProgressCallback staged(const ProgressCallback& cb, const char* stage) {
-  if (!cb) return {};
-  return [cb, stage](const Progress& p) {
-    Progress q = p;
-    q.stage = stage;
-    cb(q);
-  };
-}
-
 // Re-ranking scores: cosine similarity of each test image and each candidate caption under a second
 // (larger) bundle, both embedded into `work` (kept in the state as a record of what was scored).
 std::vector<std::vector<float>> rerank_scores(const XMoReAdaptParams& p, const ImageEmbeddings& images, const Bank& bank,
@@ -77,13 +68,13 @@ std::vector<std::vector<float>> rerank_scores(const XMoReAdaptParams& p, const I
   }
   EmbedImagesOptions image_options;
   image_options.cancel = p.cancel;
-  embed_images(model, inputs, work + "/images", image_options, staged(p.progress, "rerank images"));
+  embed_images(model, inputs, work + "/images", image_options, in_stage(p.progress, "rerank images"));
   const DistinctIds distinct = distinct_ids(candidates);  // each caption embedded once
   std::vector<std::string> texts;
   for (int64_t id : distinct.ids) texts.push_back(bank.captions[static_cast<size_t>(id)]);
   EmbedCaptionsOptions caption_options;
   caption_options.cancel = p.cancel;
-  embed_captions(model, tokenizer, texts, work + "/captions", caption_options, staged(p.progress, "rerank captions"));
+  embed_captions(model, tokenizer, texts, work + "/captions", caption_options, in_stage(p.progress, "rerank captions"));
   Store img = read_store(work + "/images");
   Store cap = read_store(work + "/captions");
   std::vector<std::vector<float>> scores(candidates.size());
@@ -153,7 +144,7 @@ XMoReAdaptResult adapt_xmore(const XMoReAdaptParams& p) {
     knn.k = p.neighbours;
     knn.device = p.device;
     knn.cancel = p.cancel;
-    knn.progress = staged(p.progress, "k-NN search");
+    knn.progress = in_stage(p.progress, "k-NN search");
     nn = exact_knn(x.data.data(), x.rows, bank.image_view(), knn);
   } else {
     IndexSearchOptions s;

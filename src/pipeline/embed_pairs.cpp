@@ -28,15 +28,6 @@ json complete_store_matching(const std::string& dir, const json& expected) {
   return m;
 }
 
-// `progress` with the stage named, so that a caller tells the two stages apart.
-ProgressCallback in_stage(const ProgressCallback& progress, const char* stage) {
-  if (!progress) return {};
-  return [progress, stage](const Progress& p) {
-    Progress named = p;
-    named.stage = stage;
-    progress(named);
-  };
-}
 
 }  // namespace
 

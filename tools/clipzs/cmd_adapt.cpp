@@ -3,7 +3,11 @@
 #include <utility>
 #include <vector>
 
+#include <thread>
+
+#include "clipzs/files.hpp"
 #include "clipzs/method.hpp"
+#include "clipzs/model.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {
@@ -18,6 +22,12 @@ std::vector<std::pair<std::string, AdaptRegistrar>>& adapt_commands() {
 }  // namespace
 
 AdaptCommand::AdaptCommand(const char* method, AdaptRegistrar registrar) { adapt_commands().emplace_back(method, registrar); }
+
+void begin_adapt(const std::string& out, bool overwrite, int threads) {
+  if (output_taken(out) && !overwrite)
+    throw Error(ErrorKind::kOutput, "'" + out + "' already exists", "pass --overwrite to replace it, or choose another --out");
+  set_torch_threads(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
 
 void register_adapt(CLI::App& app, Action& action) {
   CLI::App* adapt = app.add_subcommand("adapt", "Adapt a classifier: to unlabeled target images, or to K labelled shots per class");

@@ -48,9 +48,7 @@ void register_adapt_inmap(CLI::App* adapt, Action& action) {
       InMaPAdaptParams& p = cli->params;
       if (p.images.empty() == p.features.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --images or --features");
       if (p.text.empty() == p.text_proxies.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --text or --text-proxies");
-      if (output_taken(p.out) && !cli->overwrite)
-        throw Error(ErrorKind::kOutput, "'" + p.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
-      set_torch_threads(cli->threads > 0 ? cli->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      begin_adapt(p.out, cli->overwrite, cli->threads);
       p.label_rule = parse_label_rule(cli->label_rule);
       p.options.use_sinkhorn = !cli->no_sinkhorn;
       p.ablation = !cli->no_ablation;

@@ -42,9 +42,7 @@ void register_adapt_transclip(CLI::App* adapt, Action& action) {
   sub->callback([&action, cli] {
     action = [cli] {
       TransCLIPAdaptParams& p = cli->params;
-      if (output_taken(p.out) && !cli->overwrite)
-        throw Error(ErrorKind::kOutput, "'" + p.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
-      set_torch_threads(cli->threads > 0 ? cli->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      begin_adapt(p.out, cli->overwrite, cli->threads);
       p.label_rule = parse_label_rule(cli->label_rule);
       p.options.cancel = &interrupt_flag();
       p.options.progress = make_progress("transclip", "iterations", false);

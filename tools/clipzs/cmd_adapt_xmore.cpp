@@ -46,11 +46,9 @@ void register_adapt_xmore(CLI::App* adapt, Action& action) {
   sub->callback([&action, cli] {
     action = [cli] {
       XMoReAdaptParams& p = cli->params;
-      if (output_taken(p.out) && !cli->overwrite)
-        throw Error(ErrorKind::kOutput, "'" + p.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
       if (p.k < 1 || p.neighbours < 1) throw Error(ErrorKind::kUsage, "--k and --neighbours must be at least 1");
       if (p.search != "exact" && p.search != "index") throw Error(ErrorKind::kUsage, "--search must be exact or index");
-      set_torch_threads(cli->threads > 0 ? cli->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+      begin_adapt(p.out, cli->overwrite, cli->threads);
       p.label_rule = parse_label_rule(cli->label_rule);
       p.normalize = parse_xmore_normalize(cli->normalize);
       p.logit_scale_from = "--logit-scale";

@@ -41,6 +41,9 @@ using AdaptRegistrar = void (*)(CLI::App* adapt, Action& action);
 struct AdaptCommand {
   AdaptCommand(const char* method, AdaptRegistrar registrar);
 };
+// What every `adapt <method>` does before its work: refuse an --out that exists (without --overwrite)
+// before any work, and set LibTorch's threads (--threads 0: every core).
+void begin_adapt(const std::string& out, bool overwrite, int threads);
 
 // Exit codes (docs/exit-codes.md).
 int exit_code_for(ErrorKind kind) noexcept;

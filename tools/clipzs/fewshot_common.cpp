@@ -23,11 +23,9 @@ void add_fewshot_options(CLI::App* sub, FewShotCliOptions& o) {
 }
 
 void run_fewshot_adapt(const std::string& command, const FewShotCliOptions& o, const FewShotTrainer& trainer) {
-  if (output_taken(o.out) && !o.overwrite)
-    throw Error(ErrorKind::kOutput, "'" + o.out + "' already exists", "pass --overwrite to replace it, or choose another --out");
   if (o.shots < 1) throw Error(ErrorKind::kUsage, "--shots must be at least 1");
   if (o.val_shots < -1) throw Error(ErrorKind::kUsage, "--val-shots must be 0 (all) or positive");
-  set_torch_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  begin_adapt(o.out, o.overwrite, o.threads);
   FewShotAdaptParams p;
   p.train = o.train;
   p.val = o.val;
