@@ -1,5 +1,7 @@
 // `clipzs adapt linear-probe | tip-adapter | tip-adapter-f`: few-shot baselines over cached embeddings
 // (include/clipzs/baselines.hpp; the shared loading and state writing in fewshot_common.hpp).
+#include <memory>
+
 #include "clipzs/baselines.hpp"
 #include "command.hpp"
 #include "fewshot_common.hpp"
@@ -16,7 +18,8 @@ struct TipCli {
   float logit_scale = 0.0f;  // --logit-scale; 0: the bundle's own
 };
 
-void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
+void register_tip(CLI::App* adapt, Action& action, const std::shared_ptr<TipCli>& cli, bool finetune) {
+  TipCli& t = *cli;
   CLI::App* sub = adapt->add_subcommand(
       finetune ? "tip-adapter-f" : "tip-adapter",
       finetune ? "Tip-Adapter-F: the cache keys fine-tuned on the shots (Zhang et al., ECCV 2022)"
@@ -39,8 +42,9 @@ void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
     sub->add_option("--init-alpha", t.options.init_alpha, "alpha while training")->capture_default_str();
     sub->add_option("--init-beta", t.options.init_beta, "beta while training")->capture_default_str();
   }
-  sub->callback([&action, &t, finetune] {
-    action = [&t, finetune] {
+  sub->callback([&action, cli, finetune] {
+    action = [cli, finetune] {
+      TipCli& t = *cli;
       if (t.alpha_steps < 1 || t.beta_steps < 1) throw Error(ErrorKind::kUsage, "--alpha-steps and --beta-steps must be at least 1");
       t.options.alpha_grid.clear();
       t.options.beta_grid.clear();
@@ -57,30 +61,37 @@ void register_tip(CLI::App* adapt, Action& action, TipCli& t, bool finetune) {
   });
 }
 
-}  // namespace
+struct LinearProbeCli {
+  FewShotCliOptions common;
+  LinearProbeOptions options;
+};
 
 void register_adapt_fewshot(CLI::App* adapt, Action& action) {
-  static FewShotCliOptions lp_common;
-  static LinearProbeOptions lp;
+  auto lp_cli = std::make_shared<LinearProbeCli>();
+  FewShotCliOptions& lp_common = lp_cli->common;
+  LinearProbeOptions& lp = lp_cli->options;
   CLI::App* sub = adapt->add_subcommand("linear-probe", "Linear probe: multinomial logistic regression on the shots");
   add_fewshot_options(sub, lp_common);
   sub->add_option("--l2", lp.l2_grid, "L2 strengths searched on validation, comma-separated (default 1e-6 .. 1, half decades)")
       ->delimiter(',');
   sub->add_option("--max-iters", lp.max_iters, "L-BFGS iterations per strength")->capture_default_str();
-  sub->callback([&action] {
-    action = [] {
+  sub->callback([&action, lp_cli] {
+    action = [lp_cli] {
+      FewShotCliOptions& lp_common = lp_cli->common;
+      LinearProbeOptions& lp = lp_cli->options;
       lp.seed = lp_common.seed;
       lp.progress = make_progress("linear-probe", "L2 strengths", false);
       run_fewshot_adapt("adapt linear-probe", lp_common,
-                        [](const FewShotInputs& in) { return train_linear_probe(in.train, in.val, in.classes, lp); });
+                        [&lp](const FewShotInputs& in) { return train_linear_probe(in.train, in.val, in.classes, lp); });
     };
   });
 
-  static TipCli tip, tip_f;
-  register_tip(adapt, action, tip, false);
-  register_tip(adapt, action, tip_f, true);
+  register_tip(adapt, action, std::make_shared<TipCli>(), false);
+  register_tip(adapt, action, std::make_shared<TipCli>(), true);
 }
 
 const AdaptCommand kRegistered("linear-probe", register_adapt_fewshot);
+
+}  // namespace
 
 }  // namespace clipzs::cli

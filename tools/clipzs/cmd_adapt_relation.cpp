@@ -2,6 +2,8 @@
 // (docs/methods/relation.md).
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
 #include "clipzs/bundle.hpp"
 #include "clipzs/relation.hpp"
 #include "command.hpp"
@@ -9,21 +11,28 @@
 
 namespace clipzs::cli {
 
+namespace {
+
+struct RelationCli {
+  FewShotCliOptions common;
+  RelationOptions options;
+  std::string model, anchors_file, wordnet_dir = "/usr/share/wordnet";
+  int anchor_count = 512;
+  bool fixed_anchors = false;
+  float logit_scale = 0.0f;  // 0: the bundle's own
+};
+
 void register_adapt_relation(CLI::App* adapt, Action& action) {
-  static FewShotCliOptions o;
-  static RelationOptions r;
-  static std::string model, anchors_file, wordnet_dir = "/usr/share/wordnet";
-  static int anchor_count = 512;
-  static bool fixed_anchors = false;
+  auto cli = std::make_shared<RelationCli>();
+  RelationOptions& r = cli->options;
   CLI::App* sub = adapt->add_subcommand("relation", "Few-shot relation transition through open-vocabulary anchors (after Yan et al. 2024)");
-  add_fewshot_options(sub, o);
-  sub->add_option("--model", model, "The bundle the stores were made with (its text encoder embeds the anchors)")->required();
-  sub->add_option("--anchors", anchors_file, "Anchor words, one per line (default: WordNet nouns)");
-  sub->add_option("--anchors-count", anchor_count, "Number of anchors M")->capture_default_str();
-  sub->add_option("--wordnet-dir", wordnet_dir, "WordNet dictionary folder (Debian wordnet-base)")->capture_default_str();
-  static float logit_scale = 0.0f;
+  add_fewshot_options(sub, cli->common);
+  sub->add_option("--model", cli->model, "The bundle the stores were made with (its text encoder embeds the anchors)")->required();
+  sub->add_option("--anchors", cli->anchors_file, "Anchor words, one per line (default: WordNet nouns)");
+  sub->add_option("--anchors-count", cli->anchor_count, "Number of anchors M")->capture_default_str();
+  sub->add_option("--wordnet-dir", cli->wordnet_dir, "WordNet dictionary folder (Debian wordnet-base)")->capture_default_str();
   sub->add_option("--prompt", r.prompt, "Anchor prompt; {} is the anchor")->capture_default_str();
-  sub->add_option("--logit-scale", logit_scale,
+  sub->add_option("--logit-scale", cli->logit_scale,
                   "Scale of the zero-shot term (default: --model's own, exp(logit_scale): 100 for OpenAI's CLIP)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--heads", r.heads, "Attention heads (must divide the embedding width)")->capture_default_str();
@@ -33,19 +42,26 @@ void register_adapt_relation(CLI::App* adapt, Action& action) {
   sub->add_option("--batch-size", r.batch_size, "Training batch")->capture_default_str();
   sub->add_option("--lr", r.lr, "AdamW learning rate of the projections and gamma")->capture_default_str();
   sub->add_option("--anchor-lr", r.anchor_lr, "AdamW learning rate of the anchor token embeddings")->capture_default_str();
-  sub->add_flag("--fixed-anchors", fixed_anchors, "Keep the anchors' word embeddings (no text-encoder backward)");
+  sub->add_flag("--fixed-anchors", cli->fixed_anchors, "Keep the anchors' word embeddings (no text-encoder backward)");
   sub->add_flag("--training-free", r.training_free, "No training: identity projections, word anchors, gamma picked on --val");
-  sub->callback([&action] {
-    action = [] {
+  sub->callback([&action, cli] {
+    action = [cli] {
+      FewShotCliOptions& o = cli->common;
+      RelationOptions& r = cli->options;
+      const std::string& model = cli->model;
+      const std::string& anchors_file = cli->anchors_file;
+      const std::string& wordnet_dir = cli->wordnet_dir;
+      const int anchor_count = cli->anchor_count;
       BundleInfo bundle = load_bundle_info(model);
-      r.learn_anchors = !fixed_anchors;
-      r.logit_scale = logit_scale > 0 ? logit_scale : bundle.logit_scale;
+      r.learn_anchors = !cli->fixed_anchors;
+      r.logit_scale = cli->logit_scale > 0 ? cli->logit_scale : bundle.logit_scale;
       r.seed = o.seed;
       r.cancel = &interrupt_flag();
-      r.on_epoch = [](int epoch, double loss, double val_acc) {
-        spdlog::info("epoch {}/{}: loss {:.4f}, validation accuracy {:.4f}", epoch, r.epochs, loss, val_acc);
+      const int epochs = r.epochs;
+      r.on_epoch = [epochs](int epoch, double loss, double val_acc) {
+        spdlog::info("epoch {}/{}: loss {:.4f}, validation accuracy {:.4f}", epoch, epochs, loss, val_acc);
       };
-      run_fewshot_adapt("adapt relation", o, [&bundle](const FewShotInputs& in) {
+      run_fewshot_adapt("adapt relation", o, [&](const FewShotInputs& in) {
         // The anchors go through this bundle's text encoder, so it must be the one that made the stores.
         if (in.bundle_sha256 != bundle.bundle_sha256)
           throw Error(ErrorKind::kInput, "the class store '" + o.text + "' was not made by --model " + model,
@@ -65,5 +81,7 @@ void register_adapt_relation(CLI::App* adapt, Action& action) {
 }
 
 const AdaptCommand kRegistered("relation", register_adapt_relation);
+
+}  // namespace
 
 }  // namespace clipzs::cli
