@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CLIPZS=${1:-build/clipzs}
 commands=("embed images" "embed texts" "embed pairs" "merge" "verify" "index build" "index merge" "info" "tokenize" "preprocess" "infer" "eval"
-          "eval summarize" "eval report" "adapt inmap" "adapt xmore" "adapt linear-probe" "adapt tip-adapter" "adapt tip-adapter-f"
-          "adapt relation")
+          "eval summarize" "eval report")
+# every `adapt <method>` the binary registers (one per method, in the method registry's order)
+while read -r method; do commands+=("adapt $method"); done < <("$CLIPZS" adapt --help 2>&1 | sed -n '/^Subcommands:/,$p' | awk 'NR > 1 && NF {print $1}')
 {
   echo "# clipzs command reference"
   echo
