@@ -8,7 +8,8 @@
 //  - ImageEmbeddings::features: n x D float32, only the rows whose status is "ok", in store order;
 //    `rows` maps them back to store rows (predictions are written per store row, -1 for the others).
 //  - Both stores must come from one bundle: Error(kInput) "... were made by different model bundles".
-//  - Labels: from `labels_npy` (int64, one per store row) when given, else from rows.jsonl's "label"
+//  - Labels: from `labels_npy` (int64 in [0, C), one per store row or one per readable row) when given,
+//    else from rows.jsonl's "label"
 //    matched to the class names by `rule` (dataset.hpp) when every readable row has one; empty otherwise.
 //  - Groups: rows sharing rows.jsonl's "source" are views of one image (their group is the first such
 //    row); other rows are groups of their own.
@@ -38,7 +39,8 @@ ClassEmbeddings load_class_embeddings(const std::string& dir);
 
 struct ImageEmbeddingsOptions {
   LabelRule rule = LabelRule::kAuto;
-  std::string labels_npy;       // optional: one int64 label per store row
+  std::string labels_npy;       // optional int64 labels: one per store row, or one per readable row
+  bool normalize = true;        // check for NaN/Inf and renormalise rows off unit norm by > 1e-3
   bool resolve_labels = true;   // false: leave `labels` empty (the caller resolves them itself)
   bool require_labels = false;  // Error(kInput) when no labels can be had
 };

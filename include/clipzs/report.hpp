@@ -38,7 +38,7 @@ struct ReportOptions {
   int max_heatmap_classes = 30;  // more classes: the classes of the top confusions only
   // Methods in the order charts list them, each with its own colour (callers pass the method
   // registry's order, method_registry() in method.hpp); others follow in order of appearance.
-  std::vector<std::string> method_order = {"zeroshot", "inmap", "xmore", "linear-probe", "tip-adapter", "tip-adapter-f", "relation"};
+  std::vector<std::string> method_order = {"zeroshot", "inmap", "xmore", "transclip", "linear-probe", "tip-adapter", "tip-adapter-f", "relation"};
 };
 
 struct ReportFiles {

@@ -23,6 +23,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -39,7 +40,8 @@ struct TransCLIPOptions {
   int neighbours = 3;          // k of the affinity graph
   int most_confident = 8;      // rows per class that initialise its mean
   double lambda = 1.0;         // exponent of y in the z-update (the KL term's weight)
-  double temperature = 50.0;   // the official code's fixed 50 (z = y^lambda exp(a / 50))
+  double temperature = 50.0;   // the official code's fixed 50, in both places it appears: z = y^lambda exp(a / 50)
+                               // with a = l + (50 / (2 neighbours)) A z
   const std::atomic<bool>* cancel = nullptr;
   ProgressCallback progress;   // after each outer iteration (units: iterations + 1)
 };

@@ -94,13 +94,13 @@ InMaPAdaptResult adapt_inmap(const InMaPAdaptParams& p) {
     ImageEmbeddings images = p.text.empty() ? load_image_embeddings(p.images, "", {}, "", io)
                                             : load_image_embeddings(p.images, classes, io);
     if (p.text.empty() && !p.labels.empty()) {  // no class names to check the labels against: take them as given
-      labels = read_npy(p.labels).to_int64();
-      if (static_cast<int64_t>(labels.size()) != images.store_rows)
-        throw Error(ErrorKind::kInput, p.labels + " has " + std::to_string(labels.size()) + " labels for " +
-                                           std::to_string(images.store_rows) + " rows of " + p.images);
-      std::vector<int64_t> kept;
-      for (int64_t row : images.rows) kept.push_back(labels[static_cast<size_t>(row)]);
-      labels = std::move(kept);
+      const std::vector<int64_t> all = read_npy(p.labels).to_int64();
+      const bool per_store_row = static_cast<int64_t>(all.size()) == images.store_rows;
+      if (!per_store_row && all.size() != images.rows.size())
+        throw Error(ErrorKind::kInput, p.labels + " has " + std::to_string(all.size()) + " labels; " + p.images + " has " +
+                                           std::to_string(images.store_rows) + " rows, " + std::to_string(images.rows.size()) +
+                                           " of them readable");
+      for (size_t i = 0; i < images.rows.size(); ++i) labels.push_back(all[per_store_row ? static_cast<size_t>(images.rows[i]) : i]);
     } else {
       labels = images.labels;
     }

@@ -56,19 +56,24 @@ ImageEmbeddings read_images(const std::string& dir, const std::string& bundle_sh
   const int64_t n = static_cast<int64_t>(out.rows.size());
   if (n < s.rows) log_warn(std::to_string(s.rows - n) + " rows of " + dir + " could not be read and are left out");
   out.features = select_rows(Matrix{s.rows, s.dim, std::move(s.embeddings)}, out.rows);
-  const int64_t normalised = check_and_normalize_features(out.features, dir);
-  if (normalised) log_warn(std::to_string(normalised) + " rows of " + dir + " were not unit-norm and were normalised");
+  if (options.normalize) {
+    const int64_t normalised = check_and_normalize_features(out.features, dir);
+    if (normalised) log_warn(std::to_string(normalised) + " rows of " + dir + " were not unit-norm and were normalised");
+  }
   out.records = std::move(s.records);
 
   if (!options.labels_npy.empty()) {
     const std::vector<int64_t> all = read_npy(options.labels_npy).to_int64();
-    if (static_cast<int64_t>(all.size()) != s.rows)
-      throw Error(ErrorKind::kInput, options.labels_npy + " has " + std::to_string(all.size()) + " labels for " +
-                                         std::to_string(s.rows) + " rows of " + dir);
-    for (int64_t row : out.rows) {
-      const int64_t label = all[static_cast<size_t>(row)];
+    const bool per_store_row = static_cast<int64_t>(all.size()) == s.rows;
+    if (!per_store_row && static_cast<int64_t>(all.size()) != n)
+      throw Error(ErrorKind::kInput, options.labels_npy + " has " + std::to_string(all.size()) + " labels; " + dir + " has " +
+                                         std::to_string(s.rows) + " rows, " + std::to_string(n) + " of them readable",
+                  "give one label per store row (or one per readable row)");
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t entry = per_store_row ? out.rows[static_cast<size_t>(i)] : i;
+      const int64_t label = all[static_cast<size_t>(entry)];
       if (label < 0 || label >= static_cast<int64_t>(classnames.size()))
-        throw Error(ErrorKind::kInput, options.labels_npy + ": entry " + std::to_string(row) + " is " + std::to_string(label) +
+        throw Error(ErrorKind::kInput, options.labels_npy + ": entry " + std::to_string(entry) + " is " + std::to_string(label) +
                                            ", outside [0, " + std::to_string(classnames.size()) + ")");
       out.labels.push_back(label);
     }

@@ -2,6 +2,8 @@
 // over C x D class proxies (zero-shot text proxies, InMaP's vision proxies).
 #pragma once
 
+#include <utility>
+
 #include "clipzs/method.hpp"
 
 namespace clipzs {

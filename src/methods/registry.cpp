@@ -81,9 +81,11 @@ std::unique_ptr<MethodState> load_method_state(const std::string& dir, const std
   const MethodEntry* entry = nullptr;
   for (const auto& e : method_registry())
     if (e.name == method) entry = &e;
-  if (!entry || !entry->load)
+  if (!entry)
     throw Error(ErrorKind::kInput, path.string() + " holds a state of method '" + method + "', which this clipzs does not know",
                 "known methods: " + method_names_text());
+  if (!entry->load)
+    throw Error(ErrorKind::kInput, path.string() + ": " + method + " has no state folder", method + " classifies from the class prompts alone");
   const json& v = state.contains("state_version") ? state["state_version"] : json(1);
   if (!v.is_number_integer() || v.get<int64_t>() < 1)
     throw Error(ErrorKind::kInput, path.string() + ": state_version must be a positive integer");

@@ -55,7 +55,7 @@ Predictions StoredPredictionsState::predict(const ImageEmbeddings& images, int t
   const Predictions& all = it->second;
   if (all.rows != images.store_rows)
     throw Error(ErrorKind::kInput, dir_ + "/" + name + "_top_*.npy do not hold one row per image of " + images.dir);
-  if (top_k > all.k) log_warn("the state keeps the top " + std::to_string(all.k) + " classes per image; top-k " + std::to_string(top_k) +
+  if (top_k > all.k && !warned_.exchange(true)) log_warn("the state keeps the top " + std::to_string(all.k) + " classes per image; top-k " + std::to_string(top_k) +
                               " shows " + std::to_string(all.k));
   Predictions p;
   p.rows = static_cast<int64_t>(images.rows.size());

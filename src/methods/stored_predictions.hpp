@@ -4,6 +4,7 @@
 // records the store's embeddings sha256 ("image_store_sha256") and "classnames".
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ class StoredPredictionsState : public MethodState {
   std::string dir_;
   std::vector<std::string> variants_;
   std::map<std::string, Predictions> stored_;  // per store row
+  mutable std::atomic<bool> warned_{false};    // the "keeps only the top k" warning, once per state
 };
 
 // Writes <dir>/<variant>_top_{index,prob}.npy from predictions per store row.

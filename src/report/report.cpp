@@ -277,7 +277,7 @@ Entry summarize(const std::string& label, const std::string& family, const std::
 }
 
 // Per dataset (in order of first appearance): one entry per method; few-shot methods at their largest K.
-std::vector<std::pair<std::string, std::vector<Entry>>> comparison(const std::vector<Run>& runs, const MethodOrder& order) {
+std::vector<std::pair<std::string, std::vector<Entry>>> comparison(const std::vector<Run>& runs, const MethodOrder& method_order) {
   std::vector<std::string> datasets;
   for (const auto& r : runs)
     if (std::find(datasets.begin(), datasets.end(), r.dataset) == datasets.end()) datasets.push_back(r.dataset);
@@ -312,7 +312,9 @@ std::vector<std::pair<std::string, std::vector<Entry>>> comparison(const std::ve
     std::vector<Entry> entries;
     for (const auto& label : order) entries.push_back(summarize(label, family[label], values[label]));
     // Zero-shot first, then the label-free methods, then the few-shot ones; otherwise as given.
-    std::stable_sort(entries.begin(), entries.end(), [&order](const Entry& a, const Entry& b) { return method_rank(order, a.family) < method_rank(order, b.family); });
+    std::stable_sort(entries.begin(), entries.end(), [&method_order](const Entry& a, const Entry& b) {
+      return method_rank(method_order, a.family) < method_rank(method_order, b.family);
+    });
     out.emplace_back(ds, std::move(entries));
   }
   return out;
@@ -327,7 +329,7 @@ struct CurveSet {
 };
 
 // One set per (dataset, model): a model's few-shot curves are drawn against its own zero-shot line.
-std::vector<CurveSet> fewshot_curves(const std::vector<Run>& runs, const MethodOrder& order) {
+std::vector<CurveSet> fewshot_curves(const std::vector<Run>& runs, const MethodOrder& method_order) {
   std::vector<CurveSet> out;
   std::vector<std::pair<std::string, std::string>> keys;
   for (const auto& r : runs)
@@ -363,7 +365,7 @@ std::vector<CurveSet> fewshot_curves(const std::vector<Run>& runs, const MethodO
     // Curves in the canonical method order.
     std::vector<size_t> idx(set.methods.size());
     std::iota(idx.begin(), idx.end(), 0);
-    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return method_rank(order, set.methods[a].first) < method_rank(order, set.methods[b].first); });
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return method_rank(method_order, set.methods[a].first) < method_rank(method_order, set.methods[b].first); });
     decltype(set.methods) methods_sorted;
     decltype(set.shots) shots_sorted;
     for (size_t i : idx) {

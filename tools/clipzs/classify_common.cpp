@@ -168,6 +168,7 @@ void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyDat
   }
   ImageEmbeddingsOptions io;
   io.resolve_labels = false;  // eval resolves them with its --label-rule
+  io.normalize = false;        // stores hold what they hold: classify them as they are
   d.images = load_image_embeddings(d.image_store, d.bundle.bundle_sha256, d.classnames, "--model '" + d.bundle.name + "'", io);
   d.method->check_images(d.images);
 }

@@ -27,7 +27,7 @@ void register_adapt_inmap(CLI::App* adapt, Action& action) {
   sub->add_option("--text", p.text, "Class embedding store (clipzs embed texts): the text proxies");
   sub->add_option("--features", p.features, "Instead of --images: n x d float32 .npy of L2-normalised features");
   sub->add_option("--text-proxies", p.text_proxies, "Instead of --text: d x C float32 .npy of text proxies");
-  sub->add_option("--labels", p.labels, "int64 .npy of labels, one per input row, to report accuracy (stores: labels from rows.jsonl)");
+  sub->add_option("--labels", p.labels, "int64 .npy of labels to report accuracy: one per feature row, or per store row (default for stores: rows.jsonl)");
   sub->add_option("--label-rule", cli->label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
   sub->add_option("--out", p.out, "State folder to write")->required();
   sub->add_flag("--overwrite", cli->overwrite, "Replace an existing state folder (one holding state.json)");

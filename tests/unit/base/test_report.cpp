@@ -116,6 +116,25 @@ TEST(Report, ComparesAblationsAndKeepsEachModelsZeroShotLine) {
   fs::remove_all(dir);
 }
 
+TEST(Report, ListsMethodsInTheGivenOrderWhateverTheOrderOfTheFiles) {
+  const fs::path dir = test_support::fresh_temp_dir("report_order");
+  const std::vector<json> results{make_result("tip-adapter", 4, 5, 2, 1, 0.85), make_result("transclip", 4, 5, 0, 0, 0.8),
+                                  make_result("mystery", 4, 5, 0, 0, 0.6), make_result("zeroshot", 4, 5, 0, 0, 0.7)};
+  ReportOptions options;  // the default order: zero-shot, label-free, few-shot; unknown methods last
+  const ReportFiles files = write_eval_report(results, {"a", "b", "c", "d"}, 3, (dir / "r").string(), options);
+  const std::string md = read_file(files.markdown);
+  const size_t zs = md.find("| toy | zeroshot |"), tc = md.find("| toy | transclip |"), tip = md.find("| toy | tip-adapter K=2 |"),
+               other = md.find("| toy | mystery |");
+  ASSERT_NE(zs, std::string::npos) << md;
+  ASSERT_NE(tc, std::string::npos) << md;
+  ASSERT_NE(tip, std::string::npos) << md;
+  ASSERT_NE(other, std::string::npos) << md;
+  EXPECT_LT(zs, tc) << md;
+  EXPECT_LT(tc, tip) << md;
+  EXPECT_LT(tip, other) << md;
+  fs::remove_all(dir);
+}
+
 TEST(Report, ManyClassesDrawWorstAndBestAndTheConfusedClassesOnly) {
   const fs::path dir = test_support::fresh_temp_dir("report_big");
   const ReportFiles files = write_eval_report({make_result("zeroshot", 300, 4)}, {"big.json"}, 0, (dir / "r").string());
