@@ -92,6 +92,10 @@ int method_rank(const std::string& name) noexcept;
 // method is an Error(kInput) naming both.
 std::unique_ptr<MethodState> load_method_state(const std::string& dir, const std::string& expected = "");
 
+// Error(kInput) naming `dir` unless the state.json document `state` has a state_version (absent: 1)
+// that its method's entry reads. load_method_state and every state reader call it.
+void check_state_version(const std::string& dir, const nlohmann::json& state);
+
 // Zero-shot classification as a state: softmax(logit_scale x . classes) over C x D text proxies.
 std::unique_ptr<MethodState> make_zeroshot_method(Matrix classes, std::vector<std::string> classnames, float logit_scale);
 

@@ -109,11 +109,7 @@ FewShotState load_fewshot_state(const std::string& dir) {
   try {
     state.info = json::parse(read_file(path));
     state.method = state.info.at("method").get<std::string>();
-    const int version = state.info.value("state_version", 1);
-    if (version > find_method(state.method).state_version)
-      throw Error(ErrorKind::kInput, "'" + dir + "' is a " + state.method + " state of format " + std::to_string(version) +
-                                         "; this clipzs reads up to " + std::to_string(find_method(state.method).state_version),
-                  "use the clipzs that made it, or a newer one");
+    check_state_version(dir, state.info);
     state.parameters = state.info.value("parameters", json::object());
     for (const auto& [name, shape] : state.info.at("arrays").items()) {
       NpyArray a = read_npy(dir + "/" + name + ".npy");

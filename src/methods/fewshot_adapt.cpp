@@ -20,13 +20,11 @@ namespace {
 
 struct LabelledStore {
   std::string dir;
-  nlohmann::json manifest;
+  std::string embeddings_sha256;
   FewShotSet set;                   // readable rows; groups are store row numbers
   std::vector<int64_t> store_rows;  // store row of each set row
   std::vector<std::string> files;   // image file of each set row ("path" or "path:member")
 };
-
-std::string data_sha(const json& manifest) { return manifest.value("files", json::object()).value("embeddings.npy", ""); }
 
 LabelledStore read_labelled(const std::string& dir, const ClassEmbeddings& classes, LabelRule rule) {
   ImageEmbeddingsOptions io;
@@ -35,7 +33,7 @@ LabelledStore read_labelled(const std::string& dir, const ClassEmbeddings& class
   ImageEmbeddings images = load_image_embeddings(dir, classes, io);
   LabelledStore out;
   out.dir = dir;
-  out.manifest = std::move(images.manifest);
+  out.embeddings_sha256 = images.embeddings_sha256;
   out.set.features = std::move(images.features);
   out.set.labels = std::move(images.labels);
   out.set.groups = std::move(images.groups);
@@ -55,7 +53,7 @@ int64_t count_groups(const FewShotSet& set) {
 }
 
 json store_info(const LabelledStore& s, const FewShotSet& drawn) {
-  return {{"path", s.dir}, {"embeddings_sha256", data_sha(s.manifest)}, {"readable_rows", s.set.features.rows},
+  return {{"path", s.dir}, {"embeddings_sha256", s.embeddings_sha256}, {"readable_rows", s.set.features.rows},
           {"images", count_groups(s.set)}, {"drawn_rows", drawn.features.rows}, {"drawn_images", count_groups(drawn)}};
 }
 

@@ -90,20 +90,11 @@ InMaPAdaptResult adapt_inmap(const InMaPAdaptParams& p) {
   if (!p.images.empty()) {
     ImageEmbeddingsOptions io;
     io.rule = p.label_rule;
-    if (!p.text.empty()) io.labels_npy = p.labels;  // checked against the class names
-    ImageEmbeddings images = p.text.empty() ? load_image_embeddings(p.images, "", {}, "", io)
+    io.labels_npy = p.labels;
+    io.resolve_labels = !p.text.empty();  // rows.jsonl labels name the classes of a class store only
+    ImageEmbeddings images = p.text.empty() ? load_image_embeddings(p.images, "", classnames, "", io)
                                             : load_image_embeddings(p.images, classes, io);
-    if (p.text.empty() && !p.labels.empty()) {  // no class names to check the labels against: take them as given
-      const std::vector<int64_t> all = read_npy(p.labels).to_int64();
-      const bool per_store_row = static_cast<int64_t>(all.size()) == images.store_rows;
-      if (!per_store_row && all.size() != images.rows.size())
-        throw Error(ErrorKind::kInput, p.labels + " has " + std::to_string(all.size()) + " labels; " + p.images + " has " +
-                                           std::to_string(images.store_rows) + " rows, " + std::to_string(images.rows.size()) +
-                                           " of them readable");
-      for (size_t i = 0; i < images.rows.size(); ++i) labels.push_back(all[per_store_row ? static_cast<size_t>(images.rows[i]) : i]);
-    } else {
-      labels = images.labels;
-    }
+    labels = std::move(images.labels);
     if (bundle_sha.empty()) bundle_sha = images.bundle_sha256;
     store_size = images.store_rows;
     store_rows = images.rows;

@@ -78,23 +78,28 @@ std::unique_ptr<MethodState> load_method_state(const std::string& dir, const std
   const std::string method = state["method"].get<std::string>();
   if (!expected.empty() && method != expected)
     throw Error(ErrorKind::kInput, "'" + dir + "' holds a " + method + " state, not " + expected);
-  const MethodEntry* entry = nullptr;
-  for (const auto& e : method_registry())
-    if (e.name == method) entry = &e;
-  if (!entry)
+  const int rank = method_rank(method);
+  if (rank < 0)
     throw Error(ErrorKind::kInput, path.string() + " holds a state of method '" + method + "', which this clipzs does not know",
                 "known methods: " + method_names_text());
-  if (!entry->load)
+  const MethodEntry& entry = method_registry()[static_cast<size_t>(rank)];
+  if (!entry.load)
     throw Error(ErrorKind::kInput, path.string() + ": " + method + " has no state folder", method + " classifies from the class prompts alone");
+  check_state_version(dir, state);
+  return entry.load(dir, state);
+}
+
+void check_state_version(const std::string& dir, const json& state) {
+  const std::string method = state.value("method", "");
+  const int supported = find_method(method).state_version;
   const json& v = state.contains("state_version") ? state["state_version"] : json(1);
   if (!v.is_number_integer() || v.get<int64_t>() < 1)
-    throw Error(ErrorKind::kInput, path.string() + ": state_version must be a positive integer");
-  if (v.get<int64_t>() > entry->state_version)
+    throw Error(ErrorKind::kInput, (fs::path(dir) / "state.json").string() + ": state_version must be a positive integer");
+  if (v.get<int64_t>() > supported)
     throw Error(ErrorKind::kInput,
                 "'" + dir + "' is a " + method + " state of format " + std::to_string(v.get<int64_t>()) + "; this clipzs reads up to " +
-                    std::to_string(entry->state_version),
+                    std::to_string(supported),
                 "use the clipzs that made it, or a newer one");
-  return entry->load(dir, state);
 }
 
 void stamp_state(json& state, const std::string& method) {

@@ -63,10 +63,8 @@ torch::Tensor affinity(const Matrix& x, int neighbours, const std::atomic<bool>*
       ++taken;
     }
   }
-  const int64_t nnz = static_cast<int64_t>(values.size());
   torch::Tensor idx = torch::stack({torch::tensor(rows, torch::kLong), torch::tensor(cols, torch::kLong)});
   torch::Tensor w = torch::sparse_coo_tensor(idx, torch::tensor(values, torch::kFloat), {n, n});
-  (void)nnz;
   return (w + w.t()).coalesce();
 }
 

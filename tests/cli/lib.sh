@@ -67,6 +67,18 @@ need_fmnist() {
   finish
 }
 
+# fmnist_stores PER_CLASS: Fashion-MNIST test images in $WORK/fm (PER_CLASS per class, class folders),
+# their image store $WORK/img and the class store $WORK/txt (CLIP_benchmark templates), both by the tiny
+# ViT bundle; CFG names the dataset configs. Skips the test where Fashion-MNIST is absent.
+fmnist_stores() {
+  need_fmnist
+  CFG="$CLIPZS_SOURCE_DIR/configs/datasets"
+  "$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm" --per-class "$1" >/dev/null
+  "$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/fm" --out "$WORK/img" --threads 1 >/dev/null 2>&1 || fail "embed images"
+  "$CLIPZS" embed texts --model "$TINY_VIT" --classes "$CFG/classnames.json" --templates "$CFG/templates.json" \
+    --dataset fashion-mnist --out "$WORK/txt" >/dev/null 2>&1 || fail "embed texts"
+}
+
 finish() {
   if [ "$FAILURES" -gt 0 ]; then echo "$FAILURES check(s) failed" >&2; exit 1; fi
   if [ "${#SKIPPED[@]}" -gt 0 ]; then

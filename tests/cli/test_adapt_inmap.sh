@@ -30,12 +30,7 @@ else
   skip_part "$REF is absent (../shared/reference): the official InMaP case not tested"
 fi
 
-need_fmnist
-"$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm" --per-class 8 >/dev/null
-CFG="$CLIPZS_SOURCE_DIR/configs/datasets"
-"$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/fm" --out "$WORK/img" --threads 1 >/dev/null 2>&1 || fail "embed images"
-"$CLIPZS" embed texts --model "$TINY_VIT" --classes "$CFG/classnames.json" --templates "$CFG/templates.json" \
-  --dataset fashion-mnist --out "$WORK/txt" >/dev/null 2>&1 || fail "embed texts"
+fmnist_stores 8
 expect_exit 0 "InMaP from stores, labels from the folders" -- "$CLIPZS" adapt inmap --images "$WORK/img" --text "$WORK/txt" \
   --out "$WORK/state" --iters 200 --no-ablation
 expect_exit 0 "eval with --method inmap" -- "$CLIPZS" eval --model "$TINY_VIT" --store "$WORK/img" --method inmap \

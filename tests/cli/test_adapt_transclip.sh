@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
-# adapt transclip: the official reference case through stores made from its features, the state read
-# back by infer/eval through the method registry, and bad inputs.
+# adapt transclip from stores (parity with the official solver: tests/unit/core/test_transclip.cpp),
+# the state read back by infer/eval through the method registry, and bad inputs.
 source "$(dirname "$0")/lib.sh"
-need_fmnist
-"$PY" "$CLIPZS_SOURCE_DIR/scripts/fmnist_to_images.py" --out "$WORK/fm" --per-class 8 >/dev/null
-CFG="$CLIPZS_SOURCE_DIR/configs/datasets"
-"$CLIPZS" embed images --model "$TINY_VIT" --input "$WORK/fm" --out "$WORK/img" --threads 1 >/dev/null 2>&1 || fail "embed images"
-"$CLIPZS" embed texts --model "$TINY_VIT" --classes "$CFG/classnames.json" --templates "$CFG/templates.json" \
-  --dataset fashion-mnist --out "$WORK/txt" >/dev/null 2>&1 || fail "embed texts"
+fmnist_stores 8
 
 expect_exit 0 "TransCLIP from stores, labels from the folders" -- "$CLIPZS" adapt transclip --images "$WORK/img" --text "$WORK/txt" \
   --out "$WORK/state" --threads 1

@@ -1,6 +1,5 @@
 // `clipzs adapt inmap`: learn InMaP vision proxies from unlabeled image embeddings (adapt_inmap).
 #include <memory>
-#include <thread>
 
 #include "clipzs/inmap.hpp"
 #include "clipzs/files.hpp"

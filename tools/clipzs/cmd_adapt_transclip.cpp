@@ -1,7 +1,6 @@
 // `clipzs adapt transclip`: TransCLIP's zero-shot transduction over an image store (adapt_transclip;
 // docs/methods/transclip.md).
 #include <memory>
-#include <thread>
 
 #include "clipzs/files.hpp"
 #include "clipzs/model.hpp"

@@ -1,7 +1,6 @@
 // `clipzs adapt xmore`: X-MoRe predictions for an image store, from the captions of its nearest
 // images in a retrieval bank (adapt_xmore; docs/methods/xmore.md).
 #include <memory>
-#include <thread>
 
 #include "clipzs/files.hpp"
 #include "clipzs/model.hpp"

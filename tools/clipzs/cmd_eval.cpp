@@ -204,23 +204,23 @@ void register_eval(CLI::App& app, Action& action) {
       ResolvedLabels resolved = resolve_labels(labels, paths, d.classnames, parse_label_rule(label_rule));
       for (const auto& w : resolved.warnings) spdlog::warn("{}", w);
       const auto start = std::chrono::steady_clock::now();
+      const int64_t c = static_cast<int64_t>(d.classnames.size());
       Predictions p = classify(d, 5);
-      ClassificationMetrics m = compute_metrics(resolved.ids, p, static_cast<int64_t>(d.classnames.size()));
+      ClassificationMetrics m = compute_metrics(resolved.ids, p, c);
       // Per-image methods keep their ablations: report them side by side with the method.
       json compare = json::object();
-      std::vector<std::string> compared = d.method->variants();
-      if (!compared.empty()) compared.insert(compared.begin(), o.method);  // the method itself beside its ablations
-      for (const auto& variant : compared) {
-        ClassificationMetrics v = compute_metrics(resolved.ids, classify(d, 5, variant), static_cast<int64_t>(d.classnames.size()));
-        compare[variant] = {{"acc1", v.acc1}, {"acc5", v.acc5}, {"mean_per_class_recall", v.mean_per_class_recall},
-                            {"evaluated", v.evaluated}};
-      }
+      auto add_compared = [&compare](const std::string& name, const ClassificationMetrics& v) {
+        compare[name] = {{"acc1", v.acc1}, {"acc5", v.acc5}, {"mean_per_class_recall", v.mean_per_class_recall}, {"evaluated", v.evaluated}};
+      };
+      const std::vector<std::string> ablations = d.method->variants();
+      if (!ablations.empty()) add_compared(o.method, m);  // the method itself beside its ablations
+      for (const auto& variant : ablations) add_compared(variant, compute_metrics(resolved.ids, classify(d, 5, variant), c));
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const int64_t failed = d.unreadable();
       if (failed) spdlog::warn("{} images could not be read and are not evaluated", failed);
 
-      const int64_t c = static_cast<int64_t>(d.classnames.size());
       const json state = d.method->record().is_object() ? d.method->record() : json::object();
+      const bool fewshot = find_method(o.method).kind == MethodKind::kFewShot;
       json per_class = json::array();
       json confusion = json::array();
       for (int64_t i = 0; i < c; ++i) {
@@ -236,7 +236,7 @@ void register_eval(CLI::App& app, Action& action) {
           {"model", d.bundle.name},
           {"pretrained", d.bundle.source},
           // Label-free methods (InMaP, X-MoRe, TransCLIP) see no labels: still zero-shot.
-          {"task", find_method(o.method).kind == MethodKind::kFewShot ? "fewshot_classification" : "zeroshot_classification"},
+          {"task", fewshot ? "fewshot_classification" : "zeroshot_classification"},
           {"language", "en"},
           {"metrics", {{"acc1", m.acc1}, {"acc5", m.acc5}, {"mean_per_class_recall", m.mean_per_class_recall}}},
           {"counts", {{"rows", p.rows}, {"evaluated", m.evaluated}, {"unreadable", failed}, {"classes", c}}},
@@ -264,7 +264,7 @@ void register_eval(CLI::App& app, Action& action) {
             {"hardware", {{"host", hostname()}, {"cpu", cpu_model()}, {"cores", std::thread::hardware_concurrency()},
                           {"device", o.device}, {"torch", torch_build_info()}}}}},
       };
-      if (find_method(o.method).kind == MethodKind::kFewShot)  // what the state was trained on; never the test set
+      if (fewshot)  // what the state was trained on; never the test set
         result["context"]["fewshot"] = {{"shots", state.value("shots", 0)}, {"seed", state.value("seed", 0)},
                                         {"train_store", state.value("train_store", json::object()).value("path", "")},
                                         {"val_store", state.value("val_store", json::object()).value("path", "")}};

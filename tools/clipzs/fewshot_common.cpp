@@ -1,8 +1,5 @@
 #include "fewshot_common.hpp"
 
-#include <algorithm>
-#include <thread>
-
 #include "clipzs/dataset.hpp"
 #include "clipzs/files.hpp"
 #include "clipzs/model.hpp"
