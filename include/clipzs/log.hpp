@@ -8,6 +8,8 @@
 //    is logging: set it once, at start-up.
 //  - The sink may be called from any library thread; calls are serialised by the library, so a sink
 //    needs no lock of its own.
+//  - Messages may name parameters and calls (error.hpp: param(), call()); a sink shows them with
+//    render_names() and its own spelling. The default sink shows the plain names.
 //  - log_enabled(level) is cheap: build expensive messages only when it is true.
 #pragma once
 

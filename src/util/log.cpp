@@ -1,6 +1,8 @@
 // The library's log sink (include/clipzs/log.hpp).
 #include "clipzs/log.hpp"
 
+#include "clipzs/error.hpp"
+
 #include <atomic>
 #include <cstdio>
 #include <mutex>
@@ -47,7 +49,7 @@ void log_message(LogLevel level, const std::string& message) {
   if (sink()) {
     sink()(level, message);
   } else {
-    std::fprintf(stderr, "clipzs %s: %s\n", level_name(level), message.c_str());
+    std::fprintf(stderr, "clipzs %s: %s\n", level_name(level), render_names(message).c_str());
   }
 }
 

@@ -29,8 +29,8 @@ int run_guarded(const Action& action) {
     return 0;
   } catch (const Error& e) {
     finish_progress();
-    std::fprintf(stderr, "clipzs: %s error: %s\n", error_kind_name(e.kind()), e.what());
-    if (!e.hint().empty()) std::fprintf(stderr, "  hint: %s\n", e.hint().c_str());
+    std::fprintf(stderr, "clipzs: %s error: %s\n", error_kind_name(e.kind()), cli_text(e.marked_what()).c_str());
+    if (!e.hint().empty()) std::fprintf(stderr, "  hint: %s\n", cli_text(e.marked_hint()).c_str());
     return exit_code_for(e.kind());
   } catch (const std::filesystem::filesystem_error& e) {
     // Library reads report their own Error(kInput); what reaches here is creating, renaming or
@@ -112,7 +112,7 @@ CLI::Validator canonical_dtype() {
           value = dtype_name(parse_dtype(value));
           return {};
         } catch (const Error& e) {
-          return e.what();
+          return cli_text(e.marked_what());
         }
       },
       "fp32|bf16|fp16", "dtype");

@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
                                      : spd_level <= spdlog::level::warn ? clipzs::LogLevel::kWarn
                                                                         : clipzs::LogLevel::kError;
   clipzs::set_log_sink(
-      [](clipzs::LogLevel level, const std::string& message) {
+      [](clipzs::LogLevel level, const std::string& marked) {
+        const std::string message = clipzs::cli::cli_text(marked);
         switch (level) {
           case clipzs::LogLevel::kDebug: spdlog::debug("{}", message); break;
           case clipzs::LogLevel::kInfo: spdlog::info("{}", message); break;
