@@ -107,6 +107,7 @@ struct StoreVerification {
   std::vector<std::string> checked;   // what was checked and held, one line each
   std::vector<std::string> problems;  // what is wrong, one line each, naming the file and row
   std::vector<std::string> notes;     // what could not be checked (e.g. the bundle folder is gone)
+  // problems and notes may name parameters (error.hpp: show them with render_names()).
   bool ok() const { return problems.empty(); }
 };
 

@@ -120,7 +120,7 @@ FewShotState make_zeroshot_state(const Matrix& classes, float logit_scale) {
 FewShotState train_linear_probe(const FewShotSet& train, const FewShotSet& val, const Matrix& classes,
                                 const LinearProbeOptions& options) {
   check_inputs("linear probe", train, val, classes);
-  if (options.max_iters < 1) throw Error(ErrorKind::kUsage, "linear probe: --max-iters must be at least 1");
+  if (options.max_iters < 1) throw Error(ErrorKind::kUsage, "linear probe: " + param("max_iters") + " must be at least 1");
   std::vector<double> grid = options.l2_grid;
   if (grid.empty())  // 1e-6 .. 1 in half decades
     for (int k = -12; k <= 0; ++k) grid.push_back(std::pow(10.0, k / 2.0));
@@ -191,7 +191,7 @@ FewShotState train_tip_adapter(const FewShotSet& train, const FewShotSet& val, c
   const char* what = o.finetune ? "Tip-Adapter-F" : "Tip-Adapter";
   check_inputs(what, train, val, classes);
   if (o.finetune && (o.epochs < 1 || o.batch_size < 1 || !(o.lr > 0) || !(o.eps > 0)))
-    throw Error(ErrorKind::kUsage, std::string(what) + ": --epochs, --batch-size, --lr and --eps must be positive");
+    throw Error(ErrorKind::kUsage, std::string(what) + ": " + param("epochs") + ", " + param("batch_size") + ", " + param("lr") + " and " + param("eps") + " must be positive");
   const std::vector<double> alphas = o.alpha_grid.empty() ? reference_grid(3.0, 20) : o.alpha_grid;
   const std::vector<double> betas = o.beta_grid.empty() ? reference_grid(7.0, 200) : o.beta_grid;
 

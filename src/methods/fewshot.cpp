@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::vector<int64_t> sample_few_shot(const FewShotSet& set, int64_t num_classes, int shots, uint64_t seed) {
-  if (shots < 1) throw Error(ErrorKind::kUsage, "--shots must be at least 1");
+  if (shots < 1) throw Error(ErrorKind::kUsage, param("shots") + " must be at least 1");
   const int64_t n = set.features.rows;
   if (static_cast<int64_t>(set.labels.size()) != n || static_cast<int64_t>(set.groups.size()) != n)
     throw Error(ErrorKind::kInternal, "few-shot set: labels or groups do not match the features");
@@ -86,7 +86,7 @@ FewShotSet mean_per_group(const FewShotSet& set) {
 
 void save_fewshot_state(const FewShotState& state, const std::string& dir, bool overwrite) {
   if (output_taken(dir) && !overwrite)
-    throw Error(ErrorKind::kOutput, "'" + dir + "' already exists", "pass --overwrite to replace it, or choose another --out");
+    throw Error(ErrorKind::kOutput, "'" + dir + "' already exists", "pass " + param("overwrite") + " to replace it, or choose another " + param("out"));
   FolderWriter folder(dir, "state.json");
   const std::string& temp = folder.temp();
   json doc = state.info;

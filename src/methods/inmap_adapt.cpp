@@ -28,7 +28,7 @@ Matrix read_matrix(const std::string& path, const char* what) {
   const std::vector<int64_t> bad = nonfinite_rows(m.data.data(), m.rows, m.cols);
   if (!bad.empty())
     throw Error(ErrorKind::kInput, path + ": " + what + " hold NaN or Inf values in " + describe_rows(bad),
-                "re-create the file; embeddings from `clipzs embed` are checked before they are written");
+                "re-create the file; embeddings from `" + call("embed") + "` are checked before they are written");
   return m;
 }
 

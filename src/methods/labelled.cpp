@@ -22,7 +22,7 @@ ImageEmbeddings read_images(const std::string& dir, const std::string& bundle_sh
                             const std::vector<std::string>& classnames, const ImageEmbeddingsOptions& options) {
   Store s = read_store(dir);
   if (s.manifest.value("kind", "") != "images")
-    throw Error(ErrorKind::kInput, "'" + dir + "' is not an image embedding store", "make it with `clipzs embed images`");
+    throw Error(ErrorKind::kInput, "'" + dir + "' is not an image embedding store", "make it with `" + call("embed_images") + "`");
   ImageEmbeddings out;
   out.dir = dir;
   out.manifest = s.manifest;
@@ -95,7 +95,7 @@ ImageEmbeddings read_images(const std::string& dir, const std::string& bundle_sh
 ClassEmbeddings load_class_embeddings(const std::string& dir) {
   Store s = read_store(dir);
   if (s.manifest.value("kind", "") != "texts")
-    throw Error(ErrorKind::kInput, "'" + dir + "' is not a class embedding store", "make it with `clipzs embed texts`");
+    throw Error(ErrorKind::kInput, "'" + dir + "' is not a class embedding store", "make it with `" + call("embed_texts") + "`");
   ClassEmbeddings out;
   out.dir = dir;
   out.bundle_sha256 = bundle_of(s.manifest);

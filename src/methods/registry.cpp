@@ -66,7 +66,7 @@ std::unique_ptr<MethodState> load_method_state(const std::string& dir, const std
   const fs::path path = fs::path(dir) / "state.json";
   if (!fs::exists(path))
     throw Error(ErrorKind::kInput, "'" + dir + "' is not a method state folder (no state.json)",
-                "make it with `clipzs adapt " + (expected.empty() ? std::string("<method>") : expected) + " --out`");
+                "make it with `" + call("adapt") + " " + (expected.empty() ? std::string("<method>") : expected) + " " + param("out") + "`");
   json state;
   try {
     state = json::parse(read_file(path.string()));
@@ -74,7 +74,7 @@ std::unique_ptr<MethodState> load_method_state(const std::string& dir, const std
     throw Error(ErrorKind::kInput, path.string() + " is damaged: " + e.what());
   }
   if (!state.is_object() || !state.contains("method") || !state["method"].is_string())
-    throw Error(ErrorKind::kInput, path.string() + " names no method", "make the state again with `clipzs adapt`");
+    throw Error(ErrorKind::kInput, path.string() + " names no method", "make the state again with `" + call("adapt") + "`");
   const std::string method = state["method"].get<std::string>();
   if (!expected.empty() && method != expected)
     throw Error(ErrorKind::kInput, "'" + dir + "' holds a " + method + " state, not " + expected);

@@ -124,7 +124,7 @@ torch::Tensor anchor_features(torch::jit::Module& text, const AnchorPrompts& p, 
 
 std::vector<std::string> load_anchor_words(const std::string& file, const std::string& wordnet_dir, int count,
                                            const std::vector<std::string>& classnames) {
-  if (count < 2) throw Error(ErrorKind::kUsage, "--anchors-count must be at least 2");
+  if (count < 2) throw Error(ErrorKind::kUsage, param("anchors_count") + " must be at least 2");
   const std::set<std::string> excluded = excluded_words(classnames);
   std::vector<std::string> words;
   if (!file.empty()) {
@@ -141,7 +141,7 @@ std::vector<std::string> load_anchor_words(const std::string& file, const std::s
     std::ifstream in(index);
     if (!in)
       throw Error(ErrorKind::kInput, "cannot read WordNet's noun index '" + index + "'",
-                  "install Debian's wordnet-base, or pass --anchors FILE with one word per line");
+                  "install Debian's wordnet-base, or pass " + param("anchors") + " FILE with one word per line");
     struct Noun {
       std::string word;
       long tagged;
@@ -177,12 +177,12 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
     throw Error(ErrorKind::kInput, "feature widths differ: train " + std::to_string(train.features.cols) + ", classes " +
                                        std::to_string(classes.cols), "use stores of one model bundle");
   const int64_t d = classes.cols;
-  if (train.features.rows == 0) throw Error(ErrorKind::kInput, "no training rows", "check the train store and --shots");
+  if (train.features.rows == 0) throw Error(ErrorKind::kInput, "no training rows", "check the train store and " + param("shots"));
   if (!o.training_free && (o.epochs < 1 || o.batch_size < 1))
-    throw Error(ErrorKind::kUsage, "--epochs and --batch-size must be at least 1");
+    throw Error(ErrorKind::kUsage, param("epochs") + " and " + param("batch_size") + " must be at least 1");
   if (o.heads < 1 || d % o.heads != 0)
-    throw Error(ErrorKind::kUsage, "--heads must divide the embedding width " + std::to_string(d));
-  if (!(o.tau_r > 0) || !(o.tau_a > 0)) throw Error(ErrorKind::kUsage, "--tau-r and --tau-a must be positive");
+    throw Error(ErrorKind::kUsage, param("heads") + " must divide the embedding width " + std::to_string(d));
+  if (!(o.tau_r > 0) || !(o.tau_a > 0)) throw Error(ErrorKind::kUsage, param("tau_r") + " and " + param("tau_a") + " must be positive");
   torch::manual_seed(o.seed);
   torch::jit::Module text;
   try {
@@ -342,7 +342,7 @@ Matrix relation_logits(const FewShotState& state, const Matrix& images) {
   if (heads < 1 || d % heads != 0 || w_q.rows != d || w_q.cols != d || w_k.rows != d || w_k.cols != d ||
       !(p.value("tau_r", 0.01) > 0) || !(p.value("tau_a", 0.01) > 0))
     throw Error(ErrorKind::kInput, "the relation state is damaged: heads, temperatures or w_q/w_k do not fit d = " + std::to_string(d),
-                "make the state again with `clipzs adapt relation`");
+                "make the state again with `" + call("adapt") + " relation`");
   torch::Tensor logits = torch::mm(x, t.t()) * p.value("logit_scale", 100.0) +
                          relation_branch(x, a, t, to_tensor(w_q), to_tensor(w_k), heads, p.value("tau_r", 0.01), p.value("tau_a", 0.01),
                                          torch::full({}, p.value("gamma", 1.0)));

@@ -20,7 +20,7 @@ StoredPredictionsState::StoredPredictionsState(const std::string& dir, const jso
     NpyArray prob = read_npy(base + "_top_prob.npy");
     if (index.shape.size() != 2 || index.shape != prob.shape)
       throw Error(ErrorKind::kInput, base + "_top_{index,prob}.npy are not two arrays of one rows x k shape",
-                  "the state is damaged; run `clipzs adapt " + method() + "` again");
+                  "the state is damaged; run `" + call("adapt") + " " + method() + "` again");
     Predictions p;
     p.rows = index.shape[0];
     p.k = index.shape[1];
@@ -29,7 +29,7 @@ StoredPredictionsState::StoredPredictionsState(const std::string& dir, const jso
     for (int64_t c : p.top_index)
       if (c >= classes)
         throw Error(ErrorKind::kInput, base + "_top_index.npy names class " + std::to_string(c) + " of " + std::to_string(classes),
-                    "the state is damaged; run `clipzs adapt " + method() + "` again");
+                    "the state is damaged; run `" + call("adapt") + " " + method() + "` again");
     stored_[variant] = std::move(p);
   }
 }
@@ -44,7 +44,7 @@ void StoredPredictionsState::check_images(const ImageEmbeddings& images) const {
   const std::string expected = record().value("image_store_sha256", "");
   if (expected.empty() || expected != images.embeddings_sha256)
     throw Error(ErrorKind::kInput, "the " + method() + " state '" + dir_ + "' was made for other images than '" + images.dir + "'",
-                "run `clipzs adapt " + method() + " --images " + images.dir + "` first, or pass the store the state was made for");
+                "run `" + call("adapt") + " " + method() + " " + param("images") + " " + images.dir + "` first, or pass the store the state was made for");
 }
 
 Predictions StoredPredictionsState::predict(const ImageEmbeddings& images, int top_k, const std::string& variant) const {

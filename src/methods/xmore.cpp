@@ -19,7 +19,7 @@ namespace clipzs {
 XMoReNormalize parse_xmore_normalize(const std::string& name) {
   if (name == "running") return XMoReNormalize::kRunning;
   if (name == "global") return XMoReNormalize::kGlobal;
-  throw Error(ErrorKind::kUsage, "unknown --normalize '" + name + "'", "use running (the reference) or global");
+  throw Error(ErrorKind::kUsage, "unknown " + param("normalize") + " '" + name + "'", "use running (the reference) or global");
 }
 
 const char* xmore_normalize_name(XMoReNormalize n) noexcept { return n == XMoReNormalize::kRunning ? "running" : "global"; }
@@ -63,7 +63,7 @@ std::vector<std::vector<int64_t>> caption_candidates(const KnnResult& neighbours
 }
 
 void keep_top_captions(std::vector<std::vector<int64_t>>& candidates, int k, const std::vector<std::vector<float>>* rerank_scores) {
-  if (k < 1) throw Error(ErrorKind::kUsage, "--k must be at least 1");
+  if (k < 1) throw Error(ErrorKind::kUsage, param("k") + " must be at least 1");
   if (rerank_scores && rerank_scores->size() != candidates.size())
     throw Error(ErrorKind::kInternal, "rerank scores do not match the candidates");
   for (size_t q = 0; q < candidates.size(); ++q) {

@@ -97,7 +97,7 @@ std::string find_index(const XMoReAdaptParams& p) {
     for (const auto& e : fs::directory_iterator(p.bank))
       if (e.path().extension() == ".faiss") found.push_back(e.path().string());
     if (found.empty())
-      throw Error(ErrorKind::kInput, "index search: the bank '" + p.bank + "' has no index", "build one with `clipzs index build --bank BANK`");
+      throw Error(ErrorKind::kInput, "index search: the bank '" + p.bank + "' has no index", "build one with `" + call("build_faiss_index") + " " + param("bank") + " BANK`");
     if (found.size() > 1)
       throw Error(ErrorKind::kUsage, "index search: the bank holds " + std::to_string(found.size()) + " indexes", "name the one to use");
     index = found.front();
@@ -107,7 +107,7 @@ std::string find_index(const XMoReAdaptParams& p) {
   const auto bank_time = fs::last_write_time(fs::path(p.bank) / "bank.json", ec_bank);
   if (!ec_index && !ec_bank && index_time < bank_time)
     throw Error(ErrorKind::kInput, "the index '" + index + "' is older than the bank '" + p.bank + "' (bank.json)",
-                "it was built for an earlier bank in this folder; build it again with `clipzs index build --overwrite`");
+                "it was built for an earlier bank in this folder; build it again with `" + call("build_faiss_index") + " " + param("overwrite") + "`");
   return index;
 }
 

@@ -233,7 +233,7 @@ ClipModel ClipModel::load(const BundleInfo& bundle, const RuntimeOptions& option
   }
   if (impl->device.is_cpu() && options.dtype == DType::kFloat16)
     throw Error(ErrorKind::kUnsupported, "fp16 is not supported on the CPU by this LibTorch",
-                "use --dtype bf16 (fast on CPUs with AVX512-BF16/AMX) or fp32");
+                "use " + param("dtype") + " bf16 (fast on CPUs with AVX512-BF16/AMX) or fp32");
   impl->dtype = scalar_type(options.dtype);
   set_torch_threads(options.threads);
   auto prepare = [&](torch::jit::Module& module) {

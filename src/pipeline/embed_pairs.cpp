@@ -24,7 +24,7 @@ json complete_store_matching(const std::string& dir, const json& expected) {
     if (run.value(key, json()) != value)
       throw Error(ErrorKind::kOutput, "'" + dir + "' holds a complete store of another run (" + key + ": " +
                                           run.value(key, json()).dump() + " there, " + value.dump() + " here)",
-                  "pass --overwrite to make the bank again, or choose another --out");
+                  "pass " + param("overwrite") + " to make the bank again, or choose another " + param("out"));
   return m;
 }
 
@@ -69,7 +69,7 @@ EmbedPairsSummary embed_pairs(const ClipModel& model, const ClipTokenizer& token
   if (fs::exists(info_path) && !finished_before) {
     if (!mode.overwrite)
       throw Error(ErrorKind::kOutput, "'" + bank_dir + "' already holds a complete bank" + (differs.empty() ? "" : " of " + differs),
-                  "pass --overwrite to replace it, or choose another --out");
+                  "pass " + param("overwrite") + " to replace it, or choose another " + param("out"));
     fs::remove(info_path);  // first, so that a half-replaced bank is never taken for a complete one
   }
   if (mode.overwrite && fs::is_directory(bank)) {

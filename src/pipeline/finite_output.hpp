@@ -29,8 +29,8 @@ inline void require_finite_output(const std::vector<float>& out, int64_t rows, i
     names.push_back(known ? record_name(records[static_cast<size_t>(r)]) : std::string());
   }
   throw Error(ErrorKind::kModel, std::string("the ") + encoder + " returned NaN or Inf for " + describe_rows(store_rows, names),
-              "check the model bundle (clipzs info --model) or try --dtype fp32; the rows stored so far are kept, rerun "
-              "with --resume after the fix");
+              "check the model bundle (" + call("info") + " " + param("model") + ") or try " + param("dtype") + " fp32; the rows stored so far are kept, rerun "
+              "with " + param("resume") + " after the fix");
 }
 
 }  // namespace clipzs::pipeline_detail

@@ -135,7 +135,7 @@ DeviceSpec parse_device(const std::string& device) {
     }
     if (!torch::cuda::is_available())
       throw Error(ErrorKind::kUnsupported, "k-NN: device '" + device + "' requested, but this LibTorch build has no CUDA "
-                                           "support or sees no CUDA device", "use --device cpu");
+                                           "support or sees no CUDA device", "use " + param("device") + " cpu");
     if (d.index >= static_cast<int>(torch::cuda::device_count()))
       throw Error(ErrorKind::kUsage, "k-NN: device '" + device + "' does not exist (" +
                                          std::to_string(torch::cuda::device_count()) + " CUDA devices)");

@@ -91,7 +91,7 @@ void check_mapped_lists(const faiss::Index* index, const std::string& path) {
   for (const auto& l : od->lists) {
     if (l.offset > od->totsize || l.size > (od->totsize - l.offset) / entry)
       throw Error(ErrorKind::kInput, "'" + path + "' is truncated or damaged: its inverted lists run past the end of the file",
-                  "rebuild it with `clipzs index build`");
+                  "rebuild it with `" + call("build_faiss_index") + "`");
   }
 }
 
@@ -125,7 +125,7 @@ std::unique_ptr<faiss::IndexIVF> read_ivf(const std::string& path) {
   auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get());
   if (ivf == nullptr || index->metric_type != faiss::METRIC_INNER_PRODUCT)
     throw Error(ErrorKind::kInput, "'" + path + "' is not an inner-product IVF index",
-                "train one with `clipzs index build --train-only --type ivf-flat|ivf-pq`");
+                "train one with `" + call("build_faiss_index") + " " + param("train_only") + " " + param("type") + " ivf-flat|ivf-pq`");
   index.release();
   return std::unique_ptr<faiss::IndexIVF>(ivf);
 }
@@ -156,7 +156,7 @@ std::string merge_faiss_indexes(const std::vector<std::string>& inputs, const st
     if (!same_training(*merged, *part))
       throw Error(ErrorKind::kInput, "'" + inputs[i] + "' cannot be merged with '" + inputs.front() +
                                          "': they were not filled from one trained index (type, nlist, centroids or codebooks differ)",
-                  "add every shard to copies of one trained index (`clipzs index build --trained FILE`)");
+                  "add every shard to copies of one trained index (`" + call("build_faiss_index") + " " + param("trained") + " FILE`)");
     try {
       merged->merge_from(*part, 0);
     } catch (const faiss::FaissException& e) {
@@ -211,14 +211,14 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
   if (type == "ivf-pq" && training) {
     pq_m = o.pq_m > 0 ? o.pq_m : static_cast<int>(std::max<int64_t>(1, d / 16));
     if (d % pq_m != 0)
-      throw Error(ErrorKind::kUsage, "index build: --pq-m " + std::to_string(pq_m) + " does not divide the dimension " +
+      throw Error(ErrorKind::kUsage, "index build: " + param("pq_m") + " " + std::to_string(pq_m) + " does not divide the dimension " +
                                          std::to_string(d));
     if (o.pq_bits < 1 || o.pq_bits > 16)
       throw Error(ErrorKind::kUsage, "index build: pq_bits must be 1..16, got " + std::to_string(o.pq_bits));
     if (train_rows < (int64_t{1} << o.pq_bits))
       throw Error(ErrorKind::kUsage, "index build: " + std::to_string(train_rows) + " training rows for " +
                                          std::to_string(1 << o.pq_bits) + " PQ centroids per sub-quantizer",
-                  "train on more rows (--train-rows) or use fewer PQ bits");
+                  "train on more rows (" + param("train_rows") + ") or use fewer PQ bits");
     desc["pq_m"] = pq_m;
     desc["pq_bits"] = o.pq_bits;
   }
@@ -236,7 +236,7 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
       std::unique_ptr<faiss::IndexIVF> trained = read_ivf(o.trained_path);
       if (!trained->is_trained || trained->ntotal != 0)
         throw Error(ErrorKind::kInput, "'" + o.trained_path + "' is not a trained, empty index",
-                    "make it with `clipzs index build --train-only`");
+                    "make it with `" + call("build_faiss_index") + " " + param("train_only") + "`");
       if (trained->d != d)
         throw Error(ErrorKind::kInput, "'" + o.trained_path + "' indexes " + std::to_string(trained->d) +
                                            "-dimensional vectors, the bank has " + std::to_string(d));
@@ -317,7 +317,7 @@ KnnResult search_faiss_index(const std::string& path, const float* queries, int6
   if (o.nprobe < 1 || o.ef_search < 1) throw Error(ErrorKind::kUsage, "index search: nprobe and ef_search must be at least 1");
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
-    throw Error(ErrorKind::kInput, "index file '" + path + "' does not exist", "build it with `clipzs index build`");
+    throw Error(ErrorKind::kInput, "index file '" + path + "' does not exist", "build it with `" + call("build_faiss_index") + "`");
 
   // Memory mapping in FAISS 1.7.3: IO_FLAG_MMAP (= IO_FLAG_SKIP_IVF_DATA | "od" hook bits) only changes
   // how IVF inverted lists ("ilar") are read: they become a read-only OnDiskInvertedLists over an mmap
@@ -338,7 +338,7 @@ KnnResult search_faiss_index(const std::string& path, const float* queries, int6
     if (!index) index.reset(faiss::read_index(path.c_str()));
   } catch (const std::exception& e) {  // FaissException, bad_alloc from a damaged size field
     throw Error(ErrorKind::kInput, "'" + path + "' is not a readable FAISS index: " + e.what(),
-                "rebuild it with `clipzs index build`");
+                "rebuild it with `" + call("build_faiss_index") + "`");
   }
   if (const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index.get()))
     mapped = dynamic_cast<const faiss::OnDiskInvertedLists*>(ivf->invlists) != nullptr;
@@ -351,7 +351,7 @@ KnnResult search_faiss_index(const std::string& path, const float* queries, int6
                                        std::to_string(num_queries) + " x " + std::to_string(dim),
                 "search with queries from the model that embedded the bank");
   if (index->metric_type != faiss::METRIC_INNER_PRODUCT)
-    throw Error(ErrorKind::kInput, "'" + path + "' is not an inner-product index", "rebuild it with `clipzs index build`");
+    throw Error(ErrorKind::kInput, "'" + path + "' is not an inner-product index", "rebuild it with `" + call("build_faiss_index") + "`");
   if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get()))
     ivf->nprobe = static_cast<size_t>(std::min<int64_t>(o.nprobe, static_cast<int64_t>(ivf->nlist)));
   if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index.get())) hnsw->hnsw.efSearch = std::max(o.ef_search, o.k);
@@ -365,7 +365,7 @@ KnnResult search_faiss_index(const std::string& path, const float* queries, int6
   try {
     index->search(num_queries, queries, o.k, r.scores.data(), r.ids.data());
   } catch (const faiss::FaissException& e) {
-    throw Error(ErrorKind::kInput, "searching '" + path + "' failed: " + e.what(), "rebuild it with `clipzs index build`");
+    throw Error(ErrorKind::kInput, "searching '" + path + "' failed: " + e.what(), "rebuild it with `" + call("build_faiss_index") + "`");
   }
   for (size_t i = 0; i < r.ids.size(); ++i)
     if (r.ids[i] < 0) r.scores[i] = -std::numeric_limits<float>::infinity();

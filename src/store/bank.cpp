@@ -55,8 +55,8 @@ Bank open_bank(const std::string& dir, bool verify) {
   if (!fs::exists(info_path)) {
     const bool started = fs::exists(fs::path(dir) / "images") || fs::exists(fs::path(dir) / "captions");
     throw Error(ErrorKind::kInput, "'" + dir + "' is not a complete retrieval bank (no bank.json)",
-                started ? "its `clipzs embed pairs` run has not finished; rerun it with --resume"
-                        : "make one with `clipzs embed pairs --model DIR --input PAIRS --out BANK`");
+                started ? "its `" + call("embed_pairs") + "` run has not finished; rerun it with " + param("resume")
+                        : "make one with `" + call("embed_pairs") + " " + param("model") + " DIR " + param("input") + " PAIRS " + param("out") + " BANK`");
   }
   try {
     bank.info = json::parse(read_file(info_path));
@@ -73,7 +73,7 @@ Bank open_bank(const std::string& dir, bool verify) {
       throw Error(ErrorKind::kInput, "'" + s->dir + "' holds " + std::to_string(s->rows) + " x " + std::to_string(s->dim) +
                                          " embeddings, bank.json says " + std::to_string(bank.rows) + " x " +
                                          std::to_string(bank.dim),
-                  "the bank was modified; make it again with `clipzs embed pairs`");
+                  "the bank was modified; make it again with `" + call("embed_pairs") + "`");
   const std::string sha = bank.bundle_sha256();
   for (const Store* s : {&images, &captions})
     if (s->manifest.value("bundle", json::object()).value("sha256", "") != sha)

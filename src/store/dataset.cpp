@@ -86,7 +86,7 @@ ResolvedLabels resolve_labels(const std::vector<std::string>& labels, const std:
       if (it == by_name.end()) {
         if (strict)
           throw Error(ErrorKind::kInput, row_name(paths, i) + ": label '" + labels[i] + "' is not in the class list",
-                      "fix the label, or choose another --label-rule (index, sorted)");
+                      "fix the label, or choose another " + param("label_rule") + " (index, sorted)");
         return false;
       }
       ids[i] = it->second;
@@ -158,7 +158,7 @@ std::vector<ImageInput> list_coop_split(const std::string& split_file, const std
     throw Error(ErrorKind::kInput, "'" + split_file + "' is not valid JSON: " + e.what());
   }
   if (!doc.is_object() || !doc.contains(split) || !doc[split].is_array())
-    throw Error(ErrorKind::kInput, "'" + split_file + "' has no '" + split + "' list", "use --split train, val or test");
+    throw Error(ErrorKind::kInput, "'" + split_file + "' has no '" + split + "' list", "use " + param("split") + " train, val or test");
   std::vector<ImageInput> out;
   const auto& rows = doc[split];
   for (size_t i = 0; i < rows.size(); ++i) {

@@ -26,7 +26,7 @@ ShardInfo read_shard_manifest(const std::string& dir) {
   const std::string path = (fs::path(dir) / "manifest.json").string();
   if (!fs::exists(path))
     throw Error(ErrorKind::kInput, "'" + dir + "' is not a complete store (no manifest.json)",
-                fs::exists((fs::path(dir) / "run.json").string()) ? "finish that shard with --resume first" : "");
+                fs::exists((fs::path(dir) / "run.json").string()) ? "finish that shard with " + param("resume") + " first" : "");
   ShardInfo s;
   s.dir = dir;
   try {
@@ -41,7 +41,7 @@ ShardInfo read_shard_manifest(const std::string& dir) {
     s.run.erase("shard");
   } catch (const json::out_of_range&) {
     throw Error(ErrorKind::kInput, path + " has no \"shard\" section: '" + dir + "' is not a shard",
-                "merge the stores written by `clipzs embed images --shard i/N`");
+                "merge the stores written by `" + call("embed_images") + " " + param("shard") + " i/N`");
   } catch (const json::exception& e) {
     throw Error(ErrorKind::kInput, path + " is damaged: " + e.what());
   }
@@ -84,7 +84,7 @@ std::vector<ShardInfo> checked_shards(const std::vector<std::string>& shard_dirs
       missing += (missing.empty() ? "" : ", ") + std::to_string(i);
     }
     throw Error(ErrorKind::kInput, "shards missing: " + missing + " of " + std::to_string(first.count),
-                "run the missing shards (--shard i/" + std::to_string(first.count) + ") and merge all of them");
+                "run the missing shards (" + param("shard") + " i/" + std::to_string(first.count) + ") and merge all of them");
   }
   int64_t expected_first = 0;
   for (const auto& s : shards) {
@@ -105,7 +105,7 @@ json merge_checked(const std::vector<ShardInfo>& shards, const std::string& out_
   const int64_t dim = store_detail::json_count(first.manifest, "dim", first.dir + "/manifest.json");
   const StoreDType dtype = parse_store_dtype(first.manifest.at("dtype").get<std::string>());
   StoreWriter writer = StoreWriter::open(out_dir, first.run, first.total_rows, dim, dtype, mode);
-  if (writer.rows_done() != 0) throw Error(ErrorKind::kUsage, "merge does not resume", "pass --overwrite");
+  if (writer.rows_done() != 0) throw Error(ErrorKind::kUsage, "merge does not resume", "pass " + param("overwrite"));
   int64_t truncated = 0;
   for (const auto& s : shards) {
     Store store = read_store(s.dir, true, true);  // hashes checked: a damaged shard is refused here
@@ -149,12 +149,12 @@ json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& 
     const std::string path = (fs::path(dir) / "bank.json").string();
     if (!fs::exists(path))
       throw Error(ErrorKind::kInput, "'" + dir + "' is not a complete bank (no bank.json)",
-                  "finish that shard with `clipzs embed pairs ... --resume` first");
+                  "finish that shard with `" + call("embed_pairs") + " ... " + param("resume") + "` first");
     json info = json::parse(read_file(path), nullptr, false);
     if (!info.is_object() || !info.contains("shard"))
       throw Error(ErrorKind::kInput, path + (info.is_object() ? " has no \"shard\" section: '" + dir + "' is not a shard"
                                                               : " is damaged (not a JSON object)"),
-                  "merge the banks written by `clipzs embed pairs --shard i/N`");
+                  "merge the banks written by `" + call("embed_pairs") + " " + param("shard") + " i/N`");
     infos.push_back(std::move(info));
   }
   // What makes two shards one run. Paths (the bundle's folder, the input as typed) are left out: shards
@@ -174,7 +174,7 @@ json merge_banks(const std::vector<std::string>& shard_dirs, const std::string& 
   const fs::path out(out_dir);
   const fs::path info_path = out / "bank.json";
   if (fs::exists(info_path) && !mode.overwrite)
-    throw Error(ErrorKind::kOutput, "'" + out_dir + "' already holds a complete bank", "pass --overwrite, or choose another --out");
+    throw Error(ErrorKind::kOutput, "'" + out_dir + "' already holds a complete bank", "pass " + param("overwrite") + ", or choose another " + param("out"));
   std::vector<std::string> image_shards, caption_shards;
   for (const auto& dir : shard_dirs) {
     image_shards.push_back((fs::path(dir) / "images").string());

@@ -164,14 +164,14 @@ StoreWriter StoreWriter::open(const std::string& dir, const json& identity, int6
   fs::create_directories(dir, ec);
   if (ec || !fs::is_directory(dir))
     throw Error(ErrorKind::kOutput, "cannot create output folder '" + dir + "'" + (ec ? ": " + ec.message() : ""),
-                "choose a writable --out location");
+                "choose a writable " + param("out") + " location");
 
   impl->lock_fd = ::open(impl->path(kLock).c_str(), O_RDWR | O_CREAT, 0644);
   if (impl->lock_fd < 0)
-    throw Error(ErrorKind::kOutput, "cannot write in '" + dir + "': " + errno_text(), "choose a writable --out location");
+    throw Error(ErrorKind::kOutput, "cannot write in '" + dir + "': " + errno_text(), "choose a writable " + param("out") + " location");
   if (::flock(impl->lock_fd, LOCK_EX | LOCK_NB) != 0)
     throw Error(ErrorKind::kOutput, "another clipzs process is writing the store '" + dir + "'",
-                "wait for it to finish, or write to another --out");
+                "wait for it to finish, or write to another " + param("out"));
 
   const std::string dtype_descr = dtype == StoreDType::kFloat16 ? "<f2" : "<f4";
   const std::string header = npy_header(dtype_descr, {rows, dim});
@@ -181,10 +181,10 @@ StoreWriter StoreWriter::open(const std::string& dir, const json& identity, int6
   const bool partial = fs::exists(impl->path(kRunFile));
   if (complete && !mode.overwrite)
     throw Error(ErrorKind::kOutput, "'" + dir + "' already holds a complete store",
-                "pass --overwrite to replace it, or choose another --out");
+                "pass " + param("overwrite") + " to replace it, or choose another " + param("out"));
   if (partial && !complete && !mode.resume && !mode.overwrite)
     throw Error(ErrorKind::kOutput, "'" + dir + "' holds an unfinished run",
-                "pass --resume to continue it, or --overwrite to start again");
+                "pass " + param("resume") + " to continue it, or " + param("overwrite") + " to start again");
 
   bool resuming = false;
   if (partial && !complete && mode.resume) {
@@ -192,7 +192,7 @@ StoreWriter StoreWriter::open(const std::string& dir, const json& identity, int6
     try {
       previous = json::parse(read_file(impl->path(kRunFile)));
     } catch (const json::exception&) {
-      throw Error(ErrorKind::kOutput, impl->path(kRunFile) + " is damaged", "pass --overwrite to start again");
+      throw Error(ErrorKind::kOutput, impl->path(kRunFile) + " is damaged", "pass " + param("overwrite") + " to start again");
     }
     if (previous != identity) {
       std::string what = "the unfinished run in '" + dir + "' differs from this one";
@@ -203,7 +203,7 @@ StoreWriter StoreWriter::open(const std::string& dir, const json& identity, int6
           break;
         }
       }
-      throw Error(ErrorKind::kOutput, what, "resume with the same model, input and options, or pass --overwrite");
+      throw Error(ErrorKind::kOutput, what, "resume with the same model, input and options, or pass " + param("overwrite"));
     }
     resuming = true;
   }
@@ -316,7 +316,7 @@ float resolve_logit_scale(float override_scale, const json& manifest, const std:
     throw Error(ErrorKind::kInput, "cannot tell the logit scale of the bundle that made '" + store +
                                        "': its manifest does not record it (made before clipzs did) and the bundle it "
                                        "points to is gone, unreadable or no longer the one that made the store",
-                "pass --logit-scale (100 for OpenAI's CLIP models), or embed the store again");
+                "pass " + param("logit_scale") + " (100 for OpenAI's CLIP models), or embed the store again");
   return s;
 }
 
@@ -325,8 +325,8 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
   store.dir = dir;
   const std::string manifest_path = join(dir, kManifest);
   if (!fs::exists(manifest_path)) {
-    std::string hint = fs::exists(join(dir, kRunFile)) ? "the run that writes it has not finished; rerun it with --resume"
-                                                        : "make it with `clipzs embed`";
+    std::string hint = fs::exists(join(dir, kRunFile)) ? "the run that writes it has not finished; rerun it with " + param("resume")
+                                                        : "make it with `" + call("embed") + "`";
     throw Error(ErrorKind::kInput, "'" + dir + "' is not a complete embedding store (no manifest.json)", hint);
   }
   try {
@@ -349,7 +349,7 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
       if (!fs::exists(path)) throw Error(ErrorKind::kInput, "store file '" + path + "' is missing");
       if (sha256_file(path) != expected.get<std::string>())
         throw Error(ErrorKind::kInput, "store file '" + path + "' does not match its sha256 in manifest.json",
-                    "the store was modified or damaged; re-create it with `clipzs embed`");
+                    "the store was modified or damaged; re-create it with `" + call("embed") + "`");
     }
   }
   NpyArray array = read_npy(data_path);
@@ -385,7 +385,7 @@ Store read_store(const std::string& dir, bool verify, bool as_float) {
                   for (size_t i = 0; i < bad_rows.size() && i < 5; ++i) names.push_back(record_name(store.records[bad_rows[i]]));
                   return names;
                 }()),
-                "the model or the file is damaged; re-create the store (`clipzs verify` lists every bad row)");
+                "the model or the file is damaged; re-create the store (`" + call("verify_store") + "` lists every bad row)");
   return store;
 }
 

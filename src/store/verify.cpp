@@ -26,14 +26,14 @@ void check_bundle(const json& manifest, const std::string& bundle_dir, StoreVeri
   std::string dir = bundle_dir;
   if (dir.empty()) dir = bundle.value("dir", std::string());
   if (dir.empty()) {
-    v.notes.push_back("bundle not checked: the manifest names no bundle folder (pass --model DIR)");
+    v.notes.push_back("bundle not checked: the manifest names no bundle folder (pass " + param("model") + " DIR)");
     return;
   }
   if (!fs::exists(join(dir, "bundle.json"))) {
     if (bundle_dir.empty()) {
-      v.notes.push_back("bundle not checked: '" + dir + "' (named in manifest.json) is gone (pass --model DIR)");
+      v.notes.push_back("bundle not checked: '" + dir + "' (named in manifest.json) is gone (pass " + param("model") + " DIR)");
     } else {
-      v.problems.push_back("--model '" + dir + "' is not a model bundle (no bundle.json)");
+      v.problems.push_back(param("model") + " '" + dir + "' is not a model bundle (no bundle.json)");
     }
     return;
   }
@@ -47,7 +47,7 @@ void check_bundle(const json& manifest, const std::string& bundle_dir, StoreVeri
       v.checked.push_back("bundle '" + dir + "' is the one that made the store, and its files match their sha256");
     }
   } catch (const Error& e) {
-    v.problems.push_back("bundle '" + dir + "' changed or is damaged since the store was made: " + e.what());
+    v.problems.push_back("bundle '" + dir + "' changed or is damaged since the store was made: " + e.marked_what());
   }
 }
 
@@ -102,7 +102,7 @@ StoreVerification verify_one(const std::string& dir, const std::string& bundle_d
   const std::string manifest_path = join(dir, "manifest.json");
   if (!fs::exists(manifest_path)) {
     v.problems.push_back(fs::exists(join(dir, "run.json"))
-                             ? "'" + dir + "' is an unfinished run (run.json, no manifest.json): rerun it with --resume"
+                             ? "'" + dir + "' is an unfinished run (run.json, no manifest.json): rerun it with " + param("resume")
                              : "'" + dir + "' has no manifest.json: not a complete embedding store");
     return v;
   }
@@ -217,7 +217,7 @@ StoreVerification verify_one(const std::string& dir, const std::string& bundle_d
         check_values(read_npy(data_path), v.rows, v.dim, records, data_path, v);
       }
     } catch (const Error& e) {
-      v.problems.push_back(e.what());
+      v.problems.push_back(e.marked_what());
     }
   } else if (!files.contains("embeddings.npy")) {
     v.problems.push_back(data_path + " is missing");
@@ -230,7 +230,7 @@ StoreVerification verify_one(const std::string& dir, const std::string& bundle_d
 }  // namespace
 
 StoreVerification verify_store(const std::string& dir, const std::string& bundle_dir) {
-  if (!fs::is_directory(dir)) throw Error(ErrorKind::kInput, "'" + dir + "' is not a folder", "give a store made by `clipzs embed`");
+  if (!fs::is_directory(dir)) throw Error(ErrorKind::kInput, "'" + dir + "' is not a folder", "give a store made by `" + call("embed") + "`");
   const std::string bank_file = join(dir, "bank.json");
   if (!fs::exists(bank_file) && !(fs::is_directory(join(dir, "images")) && fs::is_directory(join(dir, "captions"))))
     return verify_one(dir, bundle_dir);
@@ -241,7 +241,7 @@ StoreVerification verify_store(const std::string& dir, const std::string& bundle
   v.kind = "bank";
   json bank;
   if (!fs::exists(bank_file)) {
-    v.problems.push_back("'" + dir + "' has no bank.json: an unfinished `embed pairs` run (rerun it with --resume)");
+    v.problems.push_back("'" + dir + "' has no bank.json: an unfinished `" + call("embed_pairs") + "` run (rerun it with " + param("resume") + ")");
   } else {
     try {
       bank = json::parse(read_file(bank_file));

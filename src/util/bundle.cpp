@@ -63,11 +63,11 @@ std::string BundleInfo::path_of(const std::string& file) const { return (fs::pat
 BundleInfo load_bundle_info(const std::string& dir, bool verify_hashes) {
   if (!fs::is_directory(dir))
     throw Error(ErrorKind::kModel, "model bundle '" + dir + "' is not a folder",
-                "pass --model with a folder made by scripts/export_clip.py");
+                "pass " + param("model") + " with a folder made by scripts/export_clip.py");
   const std::string file = (fs::path(dir) / "bundle.json").string();
   if (!fs::exists(file))
     throw Error(ErrorKind::kModel, "model bundle '" + dir + "' has no bundle.json",
-                "pass --model with a folder made by scripts/export_clip.py");
+                "pass " + param("model") + " with a folder made by scripts/export_clip.py");
   BundleInfo b;
   b.dir = dir;
   std::string text = read_file(file);
@@ -107,7 +107,7 @@ BundleInfo load_bundle_info(const std::string& dir, bool verify_hashes) {
     b.preprocess.resize_mode = parse_resize_mode(field<std::string>(image, "resize_mode", "image", file));
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::kModel) throw;
-    throw Error(ErrorKind::kModel, file + ": " + e.what());
+    throw Error(ErrorKind::kModel, file + ": " + e.marked_what());
   }
   if (b.preprocess.size < 8 || b.preprocess.size > 4096)
     throw Error(ErrorKind::kModel, file + ": image.size " + std::to_string(b.preprocess.size) + " is out of range");

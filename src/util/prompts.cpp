@@ -89,13 +89,13 @@ std::vector<std::string> string_list(const std::string& file, const std::string&
     if (!dataset.empty()) {
       if (!doc.contains(dataset))
         throw Error(ErrorKind::kInput, "'" + file + "' has no key '" + dataset + "'",
-                    "pass --dataset with one of the file's keys (e.g. imagenet1k, cifar10)");
+                    "pass " + param("dataset") + " with one of the file's keys (e.g. imagenet1k, cifar10)");
       list = &doc[dataset];
     } else if (doc.size() == 1) {
       list = &doc.begin().value();
     } else {
       throw Error(ErrorKind::kInput, "'" + file + "' holds " + std::to_string(doc.size()) + " datasets",
-                  "pass --dataset to choose one (e.g. --dataset imagenet1k)");
+                  "pass " + param("dataset") + " to choose one (e.g. " + param("dataset") + " imagenet1k)");
     }
   }
   if (!list->is_array() || list->empty())

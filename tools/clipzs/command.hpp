@@ -45,6 +45,11 @@ struct AdaptCommand {
 // before any work, and set LibTorch's threads (--threads 0: every core).
 void begin_adapt(const std::string& out, bool overwrite, int threads);
 
+// The CLI's spelling of a library name (clipzs/error.hpp): a parameter is its flag ("--batch-size"), a
+// call its subcommand ("clipzs embed texts"). cli_text() renders every marked name of a library text.
+std::string cli_name(std::string_view name, bool is_call);
+std::string cli_text(std::string_view marked);
+
 // Exit codes (docs/exit-codes.md).
 int exit_code_for(ErrorKind kind) noexcept;
 constexpr int kExitUsage = 2;
