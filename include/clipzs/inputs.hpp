@@ -39,8 +39,9 @@ std::vector<uint8_t> read_archive_member(const ImageInput& input);
 
 std::vector<ImageInput> list_image_inputs(const std::string& input);
 
-// The one list of image file extensions, used wherever a file or archive member is taken for an image
-// by its name (folder listings, WebDataset shards): jpg jpeg png bmp webp tif tiff gif ppm pgm pbm.
+// The image file extensions (those of the image format table, src/image/formats.hpp), used wherever a
+// file or archive member is taken for an image by its name (folder listings, WebDataset shards): jpg
+// jpeg png bmp webp tif tiff gif ppm pgm pbm.
 // `ext` may carry its leading dot; case does not matter.
 bool is_image_extension(std::string ext);
 // The list as shown to users: ".jpg/.jpeg/.png/..."

@@ -1,4 +1,5 @@
-// Private helpers shared by the image sources (decode.cpp, png_rows.cpp, resample.cpp, preprocess.cpp).
+// Private helpers shared by the image sources (decode.cpp, the format_*.cpp decoders, png_rows.cpp,
+// resample.cpp, preprocess.cpp). The format table is in formats.hpp.
 #pragma once
 
 #include <cstddef>
@@ -14,13 +15,6 @@ namespace clipzs::image_detail {
 [[noreturn]] void fail_image(const std::string& name, const std::string& reason);
 // Refuses a zero-sized image, or one of more than max_pixels pixels (stated before decoding).
 void check_image_dimensions(uint64_t width, uint64_t height, uint64_t max_pixels, const std::string& name);
-
-// GIF (giflib) and WebP (libwebp's animation decoder, as PIL 9.4 uses for every WebP): the first frame.
-// GIF: the logical screen (grown to the frame if the frame reaches past it), filled with the frame's
-// transparent index (else 0), the frame pasted at its offset; mode P with the frame's palette (local,
-// else global), or L when that palette is the identity grey ramp. WebP: RGBA, or RGB without alpha.
-DecodedImage decode_gif(const uint8_t* data, size_t size, const std::string& name, uint64_t max_pixels);
-DecodedImage decode_webp(const uint8_t* data, size_t size, const std::string& name, uint64_t max_pixels);
 
 // PIL's MULDIV255: a*b/255 rounded, in integers.
 inline uint8_t muldiv255(unsigned a, unsigned b) {

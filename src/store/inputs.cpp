@@ -9,13 +9,12 @@
 
 #include "clipzs/error.hpp"
 #include "clipzs/files.hpp"
+#include "image/formats.hpp"
 #include "util/strings.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
 namespace {
-
-const char* const kImageExtensions[] = {"jpg", "jpeg", "png", "bmp", "webp", "tif", "tiff", "gif", "ppm", "pgm", "pbm"};
 
 bool has_image_extension(const fs::path& path) { return is_image_extension(path.extension().string()); }
 
@@ -171,15 +170,14 @@ std::vector<ImageInput> list_image_inputs(const std::string& input) {
 
 bool is_image_extension(std::string ext) {
   if (!ext.empty() && ext[0] == '.') ext.erase(0, 1);
-  ext = detail::ascii_lower(std::move(ext));
-  for (const char* e : kImageExtensions)
-    if (ext == e) return true;
-  return false;
+  return image_detail::format_for_extension(detail::ascii_lower(std::move(ext))) != nullptr;
 }
 
 std::string image_extensions_text() {
   std::string out;
-  for (const char* e : kImageExtensions) out += (out.empty() ? "." : "/.") + std::string(e);
+  for (const image_detail::ImageFormat* format : image_detail::image_formats()) {
+    for (const char* const* e = format->extensions; *e != nullptr; ++e) out += (out.empty() ? "." : "/.") + std::string(*e);
+  }
   return out;
 }
 

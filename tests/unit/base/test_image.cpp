@@ -12,15 +12,22 @@
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <jpeglib.h>
 #include <png.h>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "clipzs/error.hpp"
 #include "clipzs/image.hpp"
-// The private partial-decoding entry points (src/ is not on the tests' include path).
+#include "clipzs/inputs.hpp"
+// The private partial-decoding entry points and the format table (src/ is not on the tests' include path).
+#include "../../../src/image/formats.hpp"
 #include "../../../src/image/image_internal.hpp"
 
 namespace fs = std::filesystem;
@@ -698,6 +705,153 @@ TEST(ImageDecode, BmpColourTablesKeepPilModes) {
   const DecodedImage l = clipzs::decode_image_bytes(grey.data(), grey.size(), "l.bmp");
   EXPECT_EQ(l.mode, PixelMode::kL);
   EXPECT_EQ(l.pixels, idx);
+}
+
+// The format table: complete entries, matchers that never both accept a file, and the dispatcher picking
+// the format each sample is. Samples: the reference images, files OpenCV writes, hand-made files, and
+// bare magic bytes (so every entry has one).
+TEST(ImageFormats, TableIsConsistent) {
+  using clipzs::image_detail::ImageFormat;
+  using clipzs::image_detail::format_for_extension;
+  using clipzs::image_detail::format_of;
+  const std::vector<const ImageFormat*>& table = clipzs::image_detail::image_formats();
+  ASSERT_FALSE(table.empty());
+  std::set<std::string> names, extensions;
+  for (const ImageFormat* f : table) {
+    ASSERT_NE(f, nullptr);
+    ASSERT_NE(f->name, nullptr);
+    EXPECT_STRNE(f->name, "");
+    EXPECT_TRUE(names.insert(f->name).second) << "two entries named " << f->name;
+    EXPECT_NE(f->matches, nullptr) << f->name;
+    EXPECT_NE(f->decode, nullptr) << f->name;
+    ASSERT_NE(f->extensions, nullptr) << f->name;
+    for (const char* const* e = f->extensions; *e != nullptr; ++e) {
+      EXPECT_TRUE(extensions.insert(*e).second) << "extension " << *e << " listed twice";
+    }
+  }
+  // Only JPEG and PNG decode a part of the image; the rest decode whole.
+  for (const ImageFormat* f : table) {
+    const std::string name = f->name;
+    EXPECT_EQ(f->decode_part != nullptr, name == "JPEG" || name == "PNG") << name;
+  }
+
+  struct Sample {
+    std::string label;
+    std::vector<uint8_t> bytes;
+    std::string format;  // "" when no entry may accept it
+    bool decodes;        // a whole, valid file: decoding must give `format`
+  };
+  std::vector<Sample> samples;
+  auto bytes = [](const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); };
+  if (fs::exists(kPreprocessDir / "manifest.json")) {
+    const nlohmann::json manifest = nlohmann::json::parse(read_bytes(kPreprocessDir / "manifest.json"));
+    for (const auto& entry : manifest.at("images")) {
+      const std::string file = entry.at("file");
+      std::string ext = fs::path(file).extension().string().substr(1);
+      const ImageFormat* by_ext = format_for_extension(ext);
+      ASSERT_NE(by_ext, nullptr) << file;
+      samples.push_back({file, read_bytes(kPreprocessDir / "images" / file),
+                         entry.contains("format") ? entry.at("format").get<std::string>() : std::string(by_ext->name),
+                         !entry.contains("error")});
+      EXPECT_EQ(samples.back().format, by_ext->name) << file << ": the extension names another format";
+    }
+  }
+  samples.push_back({"make_png", make_png(2, 1, 8, 0, {{5, 6}}), "PNG", true});
+  samples.push_back({"bad jpeg", {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x02, 0x12, 0x34}, "JPEG", false});
+  // A 1x1 GIF89a: global table of 2 colours, one LZW-coded pixel.
+  samples.push_back({"gif89a 1x1",
+                     {'G', 'I', 'F', '8', '9', 'a', 1, 0, 1, 0, 0x80, 0, 0, 0xff, 0xff, 0xff, 0, 0, 0,  // screen, colours
+                      0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0,  // image descriptor
+                      2, 2, 0x44, 0x01, 0,              // LZW: clear, pixel 0, end
+                      0x3b},
+                     "GIF", true});
+  // Files OpenCV writes, for the formats this OpenCV can write.
+  const cv::Mat rgb(40, 48, CV_8UC3, cv::Scalar(10, 120, 230)), grey(40, 48, CV_8UC1, cv::Scalar(77));
+  const cv::Mat bilevel(40, 48, CV_8UC1, cv::Scalar(255)), hdr(40, 48, CV_32FC3, cv::Scalar(0.25f, 0.5f, 0.75f));
+  for (const auto& [ext, mat, format] :
+       std::vector<std::tuple<std::string, cv::Mat, std::string>>{{".bmp", rgb, "BMP"}, {".tiff", rgb, "TIFF"},
+                                                                 {".webp", rgb, "WEBP"}, {".ppm", rgb, "PPM"},
+                                                                 {".pgm", grey, "PPM"}, {".pbm", bilevel, "PPM"},
+                                                                 {".pfm", hdr, "PFM"}, {".hdr", hdr, "HDR"},
+                                                                 {".ras", rgb, "SUN"}, {".jp2", rgb, "JPEG2000"}}) {
+    if (!cv::haveImageWriter(ext)) continue;
+    std::vector<uint8_t> out;
+    try {
+      if (!cv::imencode(ext, mat, out)) continue;
+    } catch (const cv::Exception&) {
+      continue;
+    }
+    samples.push_back({"opencv " + ext, out, format, true});
+  }
+  // Magic bytes only: every entry gets a sample even where OpenCV cannot write the format.
+  for (const auto& [magic, format] : std::vector<std::pair<std::string, std::string>>{
+           {std::string("\xFF\xD8\xFF", 3), "JPEG"},
+           {std::string("\x89PNG\r\n\x1a\n", 8), "PNG"},
+           {"BM", "BMP"},
+           {std::string("RIFF\x00\x00\x00\x00WEBP", 12), "WEBP"},
+           {std::string("II*\x00", 4), "TIFF"},
+           {std::string("MM\x00*", 4), "TIFF"},
+           {"GIF87a", "GIF"},
+           {"GIF89a", "GIF"},
+           {"P1", "PPM"},
+           {"P7", "PPM"},
+           {"PF", "PFM"},
+           {"Pf", "PFM"},
+           {std::string("\x00\x00\x00\x0cjP  ", 8), "JPEG2000"},
+           {std::string("\xff\x4f\xff\x51", 4), "JPEG2000"},
+           {"#?RADIANCE", "HDR"},
+           {"#?RGBE", "HDR"},
+           {std::string("\x76\x2f\x31\x01", 4), "EXR"},
+           {std::string("\x59\xa6\x6a\x95", 4), "SUN"},
+           // Recognised by nothing: text, a RIFF that is not WebP, prefixes cut short, "P" + other.
+           {"just some text, not an image\n", ""},
+           {std::string("RIFF\x00\x00\x00\x00WAVE", 12), ""},
+           {std::string("\xFF\xD8", 2), ""},
+           {std::string("\x89PNG\r\n\x1a", 7), ""},
+           {"GIF88a", ""},
+           {"P8", ""},
+           {"B", ""},
+       }) {
+    samples.push_back({"magic " + format + " " + std::to_string(samples.size()), bytes(magic), format, false});
+  }
+
+  std::set<std::string> picked;
+  for (const Sample& s : samples) {
+    SCOPED_TRACE(s.label);
+    std::string accepted;
+    int count = 0;
+    for (const ImageFormat* f : table) {
+      if (f->matches(s.bytes.data(), s.bytes.size())) {
+        accepted += std::string(accepted.empty() ? "" : ", ") + f->name;
+        ++count;
+      }
+    }
+    EXPECT_LE(count, 1) << "accepted by " << accepted;
+    const ImageFormat* got = format_of(s.bytes.data(), s.bytes.size());
+    EXPECT_EQ(got != nullptr ? std::string(got->name) : std::string(), s.format);
+    if (got != nullptr) picked.insert(got->name);
+    if (s.decodes) {
+      EXPECT_EQ(clipzs::decode_image_bytes(s.bytes.data(), s.bytes.size(), s.label).format, s.format);
+      const clipzs::image_detail::DecodedPart part = clipzs::image_detail::decode_image_part_bytes(
+          s.bytes.data(), s.bytes.size(), s.label, clipzs::DecodeOptions{}, clipzs::PreprocessSpec{});
+      EXPECT_EQ(part.image.format, s.format);
+    }
+  }
+  for (const ImageFormat* f : table) EXPECT_EQ(picked.count(f->name), 1u) << f->name << " picked for no sample";
+
+  // Extensions come from the table too, in its order.
+  EXPECT_EQ(clipzs::image_extensions_text(), ".jpg/.jpeg/.png/.bmp/.webp/.tif/.tiff/.gif/.ppm/.pgm/.pbm");
+  for (const auto& [ext, format] : std::vector<std::pair<std::string, std::string>>{
+           {"jpg", "JPEG"}, {"jpeg", "JPEG"}, {"png", "PNG"}, {"tif", "TIFF"}, {"pbm", "PPM"}, {"gif", "GIF"}}) {
+    const ImageFormat* f = format_for_extension(ext);
+    ASSERT_NE(f, nullptr) << ext;
+    EXPECT_EQ(f->name, format) << ext;
+  }
+  EXPECT_EQ(format_for_extension("JPG"), nullptr);  // callers lower-case first
+  EXPECT_EQ(format_for_extension("svg"), nullptr);
+  EXPECT_EQ(format_for_extension(""), nullptr);
+  EXPECT_TRUE(clipzs::is_image_extension(".TIFF"));
+  EXPECT_FALSE(clipzs::is_image_extension(".pfm"));
 }
 
 TEST(ImagePreprocess, RgbaIsResizedPremultiplied) {

@@ -1,8 +1,8 @@
-// GIF and WebP decoding: the first frame, as PIL 9.4's Image.open gives it. OpenCV 4.6 (Debian
-// bookworm) has no GIF decoder and refuses animated WebP, and a folder of web images holds both.
+// GIF, decoded with giflib (OpenCV 4.6, Debian bookworm's, has no GIF decoder): the first frame, as
+// PIL 9.4's Image.open gives it. The logical screen (grown to the frame if the frame reaches past it)
+// is filled with the frame's transparent index (else 0) and the frame is pasted at its offset; the mode
+// is P with the frame's palette (local, else global), or L when that palette is the identity grey ramp.
 #include <gif_lib.h>
-#include <webp/decode.h>
-#include <webp/demux.h>
 
 #include <algorithm>
 #include <cstring>
@@ -10,12 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "image/formats.hpp"
 #include "image/image_internal.hpp"
 
 namespace clipzs::image_detail {
 namespace {
-
-// ----------------------------------------------------------------------------------------------- GIF
 
 struct GifSource {
   const uint8_t* data;
@@ -51,8 +50,6 @@ bool palette_needed(const ColorMapObject* map) {
   }
   return false;
 }
-
-}  // namespace
 
 DecodedImage decode_gif(const uint8_t* data, size_t size, const std::string& name, uint64_t max_pixels) {
   GifSource src{data, size, 0};
@@ -130,44 +127,18 @@ DecodedImage decode_gif(const uint8_t* data, size_t size, const std::string& nam
   return img;
 }
 
-// ---------------------------------------------------------------------------------------------- WebP
-
-DecodedImage decode_webp(const uint8_t* data, size_t size, const std::string& name, uint64_t max_pixels) {
-  WebPBitstreamFeatures features;
-  if (WebPGetFeatures(data, size, &features) != VP8_STATUS_OK)
-    fail_image(name, "unsupported or corrupt WEBP image");
-  check_image_dimensions(static_cast<uint64_t>(features.width), static_cast<uint64_t>(features.height), max_pixels, name);
-
-  WebPAnimDecoderOptions options;
-  if (!WebPAnimDecoderOptionsInit(&options)) fail_image(name, "cannot initialise libwebp");
-  options.color_mode = MODE_RGBA;
-  options.use_threads = 0;
-  const WebPData bytes{data, size};
-  std::unique_ptr<WebPAnimDecoder, void (*)(WebPAnimDecoder*)> decoder(WebPAnimDecoderNew(&bytes, &options),
-                                                                       WebPAnimDecoderDelete);
-  if (!decoder) fail_image(name, "unsupported, truncated or corrupt WEBP image");
-  WebPAnimInfo info;
-  if (!WebPAnimDecoderGetInfo(decoder.get(), &info)) fail_image(name, "corrupt WEBP image");
-  check_image_dimensions(info.canvas_width, info.canvas_height, max_pixels, name);
-  uint8_t* canvas = nullptr;
-  int timestamp = 0;
-  if (!WebPAnimDecoderGetNext(decoder.get(), &canvas, &timestamp))
-    fail_image(name, "image file is truncated or damaged (WEBP)");
-
-  DecodedImage img;
-  img.format = "WEBP";
-  img.width = static_cast<int>(info.canvas_width);
-  img.height = static_cast<int>(info.canvas_height);
-  const size_t count = static_cast<size_t>(img.width) * img.height;
-  if (features.has_alpha) {
-    img.mode = PixelMode::kRGBA;
-    img.pixels.assign(canvas, canvas + count * 4);
-  } else {
-    img.mode = PixelMode::kRGB;
-    img.pixels.resize(count * 3);
-    for (size_t i = 0; i < count; ++i) std::memcpy(&img.pixels[3 * i], canvas + 4 * i, 3);
-  }
-  return img;
+bool gif_matches(const uint8_t* data, size_t size) {
+  return starts_with_bytes(data, size, "GIF87a", 6) || starts_with_bytes(data, size, "GIF89a", 6);
 }
+
+DecodedImage gif_decode(const uint8_t* data, size_t size, const std::string& name, const DecodeOptions& options) {
+  return decode_gif(data, size, name, options.max_pixels);  // GIF has no EXIF orientation
+}
+
+const char* const kGifExtensions[] = {"gif", nullptr};
+
+}  // namespace
+
+const ImageFormat kGifFormat{"GIF", gif_matches, nullptr, gif_decode, nullptr, kGifExtensions};
 
 }  // namespace clipzs::image_detail
