@@ -22,14 +22,6 @@ void write_file_atomic(const std::string& path, const std::string& content);
 // Temp name used by write_file_atomic and friends for `path`.
 std::string temp_path_for(const std::string& path);
 
-// A folder written as a whole (method states, reports): files go into temp(), a fresh sibling
-// "<dir>.tmp-PID", and commit() replaces `dir` (and whatever was there) with it. Destroyed without
-// commit() (an error, an interrupt), it removes the temporary folder, so `dir` never holds a
-// half-written result. `dir` is taken lexically normalised ("a/./b/" is "a/b", "x/../a" is "a").
-// Because commit() deletes what is at `dir`, the constructor refuses (Error(kUsage), naming it) a `dir`
-// that is '/', the working folder or one above it, a symbolic link, or, when `marker` is given, an
-// existing non-empty folder without that file (not something this kind of writer made). File-system
-// failures throw Error(kOutput) naming the folder.
 // `inner` is `outer` or lies below it, both made absolute with the symbolic links of their existing
 // parts resolved (so "x/../a" and "a/" are "a").
 bool path_within(const std::string& inner, const std::string& outer);
@@ -42,6 +34,14 @@ bool output_taken(const std::string& path);
 // `dir` as FolderWriter takes it.
 std::string check_replaceable_folder(const std::string& dir, const std::string& marker = {});
 
+// A folder written as a whole (method states, reports): files go into temp(), a fresh sibling
+// "<dir>.tmp-PID", and commit() replaces `dir` (and whatever was there) with it. Destroyed without
+// commit() (an error, an interrupt), it removes the temporary folder, so `dir` never holds a
+// half-written result. `dir` is taken lexically normalised ("a/./b/" is "a/b", "x/../a" is "a").
+// Because commit() deletes what is at `dir`, the constructor refuses (Error(kUsage), naming it) a `dir`
+// that is '/', the working folder or one above it, a symbolic link, or, when `marker` is given, an
+// existing non-empty folder without that file (not something this kind of writer made). File-system
+// failures throw Error(kOutput) naming the folder.
 class FolderWriter {
  public:
   explicit FolderWriter(const std::string& dir, const std::string& marker = {});

@@ -30,7 +30,7 @@ void check_image_dimensions(uint64_t w, uint64_t h, uint64_t max_pixels, const s
   if (w == 0 || h == 0) fail_image(name, "image has zero width or height");
   if (w > (1ull << 32) || h > (1ull << 32) || w * h > max_pixels) {
     fail_image(name, "image size " + std::to_string(w) + "x" + std::to_string(h) + " exceeds the limit of " +
-                         std::to_string(max_pixels) + " pixels (possible decompression bomb; raise --max-pixels to allow it)");
+                         std::to_string(max_pixels) + " pixels (possible decompression bomb; raise " + param("max_pixels") + " to allow it)");
   }
 }
 

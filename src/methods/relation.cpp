@@ -14,6 +14,7 @@
 #include "clipzs/error.hpp"
 #include "clipzs/tokenizer.hpp"
 #include "methods/fewshot_methods.hpp"
+#include "model/torch_modules.hpp"
 #include "util/strings.hpp"
 
 namespace clipzs {
@@ -184,13 +185,9 @@ FewShotState train_relation(const BundleInfo& bundle, const std::vector<std::str
     throw Error(ErrorKind::kUsage, param("heads") + " must divide the embedding width " + std::to_string(d));
   if (!(o.tau_r > 0) || !(o.tau_a > 0)) throw Error(ErrorKind::kUsage, param("tau_r") + " and " + param("tau_a") + " must be positive");
   torch::manual_seed(o.seed);
-  torch::jit::Module text;
-  try {
-    text = torch::jit::load(bundle.path_of(bundle.text_file), torch::kCPU);
-  } catch (const c10::Error& e) {
-    throw Error(ErrorKind::kModel, "cannot load " + bundle.path_of(bundle.text_file) + ": " + e.what_without_backtrace());
-  }
-  text.eval();
+  // The frozen text encoder, on the CPU in fp32 (the cached features are fp32): the anchors' gradients
+  // flow through it to their token embeddings.
+  torch::jit::Module text = model_detail::load_text_module(bundle, model_detail::placement_for(RuntimeOptions{}), {});
   for (auto p : text.parameters()) p.set_requires_grad(false);
   if (!text.find_method("encode_token_embeddings") || !text.find_method("token_embedding_weight"))
     throw Error(ErrorKind::kModel, bundle.path_of(bundle.text_file) + " lacks encode_token_embeddings/token_embedding_weight",

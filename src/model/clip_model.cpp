@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "clipzs/error.hpp"
+#include "model/torch_modules.hpp"
 
 namespace clipzs {
 
@@ -136,7 +137,59 @@ torch::ScalarType scalar_type(DType dtype) {
   }
 }
 
-torch::jit::Module load_module(const std::string& path, const std::string& method) {
+// Error(kUnsupported) when `bundle` needs a newer LibTorch than this one.
+void check_libtorch_requirement(const BundleInfo& bundle) {
+  if (bundle.min_libtorch.empty()) return;
+  int major = 0, minor = 0;
+  std::sscanf(bundle.min_libtorch.c_str(), "%d.%d", &major, &minor);
+  if (TORCH_VERSION_MAJOR < major || (TORCH_VERSION_MAJOR == major && TORCH_VERSION_MINOR < minor)) {
+    std::string by = bundle.export_torch_version.empty() ? "" : " (exported by torch " + bundle.export_torch_version + ")";
+    throw Error(ErrorKind::kUnsupported,
+                bundle.path_of("bundle.json") + ": this bundle needs LibTorch >= " + bundle.min_libtorch + by +
+                    ", and this clipzs runs on LibTorch " + libtorch_version(),
+                "use a clipzs built against LibTorch >= " + bundle.min_libtorch +
+                    " (docs/building.md), or re-export the model with --attention manual (loads in LibTorch 1.13 and later)");
+  }
+}
+
+// The checks of ClipModel::load in their order: the device name, the bundle's LibTorch requirement
+// (when `bundle` is given), the device, the dtype.
+model_detail::Placement checked_placement(const BundleInfo* bundle, const RuntimeOptions& options) {
+  model_detail::Placement placement;
+  try {
+    placement.device = torch::Device(options.device);
+  } catch (const c10::Error&) {
+    throw Error(ErrorKind::kUsage, "unknown device '" + options.device + "'", "use cpu, cuda or cuda:N");
+  }
+  if (bundle) check_libtorch_requirement(*bundle);
+  if (placement.device.is_cuda()) {
+    const TorchRuntimeInfo runtime = torch_runtime_info();
+    if (!runtime.cuda_compiled)
+      throw Error(ErrorKind::kUnsupported, "device '" + options.device + "' needs a CUDA build of LibTorch",
+                  "this clipzs links " + runtime.summary() + "; use device cpu, or build the CUDA variant (docs/building.md)");
+    if (runtime.cuda_devices == 0)
+      throw Error(ErrorKind::kUnsupported, "device '" + options.device + "': no CUDA device is visible (" + runtime.no_device_reason + ")",
+                  "this clipzs links " + runtime.summary() + "; use device cpu on this machine");
+    if (placement.device.has_index() && placement.device.index() >= runtime.cuda_devices)
+      throw Error(ErrorKind::kUsage, "device '" + options.device + "' does not exist (" + std::to_string(runtime.cuda_devices) +
+                                         " CUDA device" + (runtime.cuda_devices == 1 ? "" : "s") + " visible)");
+  }
+  if (placement.device.is_cpu() && options.dtype == DType::kFloat16)
+    throw Error(ErrorKind::kUnsupported, "fp16 is not supported on the CPU by this LibTorch",
+                "use " + param("dtype") + " bf16 (fast on CPUs with AVX512-BF16/AMX) or fp32");
+  placement.dtype = scalar_type(options.dtype);
+  return placement;
+}
+
+}  // namespace
+
+namespace model_detail {
+
+Placement placement_for(const RuntimeOptions& options) { return checked_placement(nullptr, options); }
+
+Placement placement_for(const BundleInfo& bundle, const RuntimeOptions& options) { return checked_placement(&bundle, options); }
+
+torch::jit::Module load_module(const std::string& path, const std::vector<std::string>& methods) {
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, torch::kCPU);
@@ -151,14 +204,22 @@ torch::jit::Module load_module(const std::string& path, const std::string& metho
              "); re-export with that torch version and --attention manual (docs/bundle-format.md)";
     throw Error(ErrorKind::kModel, "cannot load TorchScript module '" + path + "': " + reason, hint);
   }
-  if (!module.find_method(method))
-    throw Error(ErrorKind::kModel, "TorchScript module '" + path + "' has no method '" + method + "'",
-                "re-export the bundle with scripts/export_clip.py");
+  for (const auto& method : methods)
+    if (!module.find_method(method))
+      throw Error(ErrorKind::kModel, "TorchScript module '" + path + "' has no method '" + method + "'",
+                  "re-export the bundle with scripts/export_clip.py");
   module.eval();
   return module;
 }
 
-}  // namespace
+torch::jit::Module load_text_module(const BundleInfo& bundle, const Placement& placement,
+                                    const std::vector<std::string>& methods) {
+  torch::jit::Module module = load_module(bundle.path_of(bundle.text_file), methods);
+  module.to(placement.device, placement.dtype);
+  return module;
+}
+
+}  // namespace model_detail
 
 struct ClipModel::Impl {
   BundleInfo bundle;
@@ -202,39 +263,9 @@ ClipModel ClipModel::load(const BundleInfo& bundle, const RuntimeOptions& option
   auto impl = std::make_unique<Impl>();
   impl->bundle = bundle;
   impl->options = options;
-  try {
-    impl->device = torch::Device(options.device);
-  } catch (const c10::Error&) {
-    throw Error(ErrorKind::kUsage, "unknown device '" + options.device + "'", "use cpu, cuda or cuda:N");
-  }
-  if (!bundle.min_libtorch.empty()) {
-    int major = 0, minor = 0;
-    std::sscanf(bundle.min_libtorch.c_str(), "%d.%d", &major, &minor);
-    if (TORCH_VERSION_MAJOR < major || (TORCH_VERSION_MAJOR == major && TORCH_VERSION_MINOR < minor)) {
-      std::string by = bundle.export_torch_version.empty() ? "" : " (exported by torch " + bundle.export_torch_version + ")";
-      throw Error(ErrorKind::kUnsupported,
-                  bundle.path_of("bundle.json") + ": this bundle needs LibTorch >= " + bundle.min_libtorch + by +
-                      ", and this clipzs runs on LibTorch " + libtorch_version(),
-                  "use a clipzs built against LibTorch >= " + bundle.min_libtorch +
-                      " (docs/building.md), or re-export the model with --attention manual (loads in LibTorch 1.13 and later)");
-    }
-  }
-  if (impl->device.is_cuda()) {
-    const TorchRuntimeInfo runtime = torch_runtime_info();
-    if (!runtime.cuda_compiled)
-      throw Error(ErrorKind::kUnsupported, "device '" + options.device + "' needs a CUDA build of LibTorch",
-                  "this clipzs links " + runtime.summary() + "; use device cpu, or build the CUDA variant (docs/building.md)");
-    if (runtime.cuda_devices == 0)
-      throw Error(ErrorKind::kUnsupported, "device '" + options.device + "': no CUDA device is visible (" + runtime.no_device_reason + ")",
-                  "this clipzs links " + runtime.summary() + "; use device cpu on this machine");
-    if (impl->device.has_index() && impl->device.index() >= runtime.cuda_devices)
-      throw Error(ErrorKind::kUsage, "device '" + options.device + "' does not exist (" + std::to_string(runtime.cuda_devices) +
-                                         " CUDA device" + (runtime.cuda_devices == 1 ? "" : "s") + " visible)");
-  }
-  if (impl->device.is_cpu() && options.dtype == DType::kFloat16)
-    throw Error(ErrorKind::kUnsupported, "fp16 is not supported on the CPU by this LibTorch",
-                "use " + param("dtype") + " bf16 (fast on CPUs with AVX512-BF16/AMX) or fp32");
-  impl->dtype = scalar_type(options.dtype);
+  const model_detail::Placement placement = model_detail::placement_for(bundle, options);
+  impl->device = placement.device;
+  impl->dtype = placement.dtype;
   set_torch_threads(options.threads);
   auto prepare = [&](torch::jit::Module& module) {
     module.to(impl->device, impl->dtype);
@@ -248,14 +279,13 @@ ClipModel ClipModel::load(const BundleInfo& bundle, const RuntimeOptions& option
     }
   };
   if (options.load_image) {
-    impl->image_module = load_module(bundle.path_of(bundle.image_file), "forward");
+    impl->image_module = model_detail::load_module(bundle.path_of(bundle.image_file), {"forward"});
     prepare(impl->image_module);
     impl->has_image = true;
   }
 
   if (options.load_text) {
-    impl->text_module = load_module(bundle.path_of(bundle.text_file), "forward");
-    impl->text_module.to(impl->device, impl->dtype);
+    impl->text_module = model_detail::load_text_module(bundle, placement, {"forward"});
     impl->has_text = true;
   }
   ClipModel model(std::move(impl));

@@ -81,7 +81,7 @@ class ImageBatches final : public pipeline_detail::BatchProducer {
         out.ok.push_back(i);
       } else {
         record["status"] = "error";
-        record["error"] = error;
+        record["error"] = render_names(error);
       }
       out.records.push_back(std::move(record));
     }
@@ -145,6 +145,8 @@ class ImageBatches final : public pipeline_detail::BatchProducer {
         crop = image_detail::decode_and_preprocess(item.path, spec_, options_.decode);
       }
       normalize_chw(crop, spec_, batch.pixels.data() + i * pixels_per_image_);
+    } catch (const Error& e) {  // names stay marked for the caller's message; rows.jsonl gets them plain
+      batch.errors[static_cast<size_t>(i)] = e.what()[0] ? e.marked_what() : "unknown decoding error";
     } catch (const std::exception& e) {
       batch.errors[static_cast<size_t>(i)] = e.what()[0] ? e.what() : "unknown decoding error";
     }

@@ -38,7 +38,7 @@ struct Batch {
   int64_t begin = 0;
   int64_t end = 0;
   std::vector<nlohmann::json> records;  // one per row, rows.jsonl entries ("index" = the store row)
-  std::vector<std::string> errors;      // one per row; empty: the row is fine
+  std::vector<std::string> errors;      // one per row; empty: the row is fine (names marked, error.hpp)
   std::vector<int64_t> ok;              // offsets in the batch of the fine rows, ascending
   // Encoder input of the fine rows only, in `ok` order: ok.size() x 3 x S x S pixels (image runs)
   // or ok.size() x context token ids (text runs).

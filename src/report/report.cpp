@@ -50,14 +50,14 @@ struct Run {
 double number_at(const json& j, const char* key, const std::string& where) {
   if (!j.is_object() || !j.contains(key) || !j[key].is_number())
     throw Error(ErrorKind::kInput, where + " has no number \"" + key + "\"",
-                "pass results JSON files written by `clipzs eval --out`");
+                "pass results JSON files written by `" + call("eval") + " " + param("out") + "`");
   return j[key].get<double>();
 }
 
 Run read_run(const json& r, const std::string& source) {
   if (!r.is_object() || !r.contains("metrics"))
-    throw Error(ErrorKind::kInput, "'" + source + "' is not a clipzs eval results file (no \"metrics\")",
-                "pass results JSON files written by `clipzs eval --out`");
+    throw Error(ErrorKind::kInput, "'" + source + "' is not a " + call("eval") + " results file (no \"metrics\")",
+                "pass results JSON files written by `" + call("eval") + " " + param("out") + "`");
   Run run;
   run.source = source;
   const json& m = r["metrics"];
@@ -78,17 +78,17 @@ Run read_run(const json& r, const std::string& source) {
   run.evaluated = r.value("counts", json::object()).value("evaluated", int64_t{0});
   run.compare = r.value("compare", json::object());
   if (!run.compare.is_object())
-    throw Error(ErrorKind::kInput, "'" + source + "': \"compare\" is not an object", "pass results JSON files written by `clipzs eval --out`");
+    throw Error(ErrorKind::kInput, "'" + source + "': \"compare\" is not an object", "pass results JSON files written by `" + call("eval") + " " + param("out") + "`");
   for (const auto& [variant, m] : run.compare.items())
     if (m.is_object() && m.contains("acc1") && !m["acc1"].is_number())
       throw Error(ErrorKind::kInput, "'" + source + "': compare." + variant + ".acc1 is not a number",
-                  "pass results JSON files written by `clipzs eval --out`");
+                  "pass results JSON files written by `" + call("eval") + " " + param("out") + "`");
   return run;
 }
 
 std::vector<ClassRow> read_classes(const json& r, const std::string& source) {
   if (!r.contains("per_class") || !r["per_class"].is_array())
-    throw Error(ErrorKind::kInput, "'" + source + "' has no \"per_class\" list", "write it again with this clipzs's `eval --out`");
+    throw Error(ErrorKind::kInput, "'" + source + "' has no \"per_class\" list", "write it again with `" + call("eval") + " " + param("out") + "` of this clipzs");
   std::vector<ClassRow> rows;
   for (const auto& e : r["per_class"]) {
     ClassRow row;
@@ -398,14 +398,14 @@ PngSize png_size(const std::string& b) {
 }
 
 void check_report_folder(const std::string& dir, const std::vector<std::string>& keep) {
-  if (dir.empty()) throw Error(ErrorKind::kUsage, "no report folder given", "give --report (or --out of `eval report`) a new folder");
+  if (dir.empty()) throw Error(ErrorKind::kUsage, "no report folder given", "give " + param("report") + " (or " + param("out") + " of `" + call("write_eval_report") + "`) a new folder");
   // What every folder replaced as a whole must not be ('/', the working folder or above, a link).
   const fs::path d(check_replaceable_folder(dir));
   std::error_code ec;
   const auto status = fs::symlink_status(d, ec);
   // A new folder inside DIR, or (DIR being a file) one beside it.
   const fs::path suggestion = fs::exists(status) && !fs::is_directory(status) ? fs::path(d.string() + "-report") : d / "report";
-  const std::string what_to_do = "give --report (or --out of `eval report`) a new folder, e.g. " + suggestion.lexically_normal().string();
+  const std::string what_to_do = "give " + param("report") + " (or " + param("out") + " of `" + call("write_eval_report") + "`) a new folder, e.g. " + suggestion.lexically_normal().string();
   for (const auto& k : keep)
     if (!k.empty() && path_within(k, d.string()))
       throw Error(ErrorKind::kUsage, "'" + k + "' lies in the report folder '" + dir + "', which writing the report replaces as a whole",
@@ -430,55 +430,138 @@ void check_report_folder(const std::string& dir, const std::vector<std::string>&
 
 namespace {
 
-ReportFiles write_report_body(const std::vector<json>& results, const std::vector<std::string>& sources, size_t primary,
-                              const std::string& dir, const ReportOptions& options) {
+// ---- the report's figures --------------------------------------------------------------------------
+
+// Everything the charts, the Markdown summary and the page are written from: the results read and
+// checked once, and what is derived from the primary result's classes and confusion matrix.
+struct ReportData {
+  const json* main = nullptr;  // the primary result
+  std::string main_source;
+  Run run;                     // the primary result as read (names not disambiguated)
+  std::vector<Run> runs;       // distinct_runs(): the results counted
+  size_t given = 0;            // results given, counted or not
+  std::string title;
+  std::vector<ClassRow> classes;        // the primary result's, in class order
+  std::vector<int64_t> confusion;       // C x C
+  std::vector<ClassRow> sorted;         // classes, worst recall first (ties: by name)
+  std::vector<ClassRow> present;        // sorted, without the classes that have no images
+  std::vector<Confusion> confusions;    // the top confusions, most images first
+  std::vector<std::pair<std::string, std::vector<Entry>>> compared;  // comparison()
+  size_t bar_count = 0;                 // entries in `compared`
+  std::vector<CurveSet> curve_sets;     // fewshot_curves()
+  std::vector<std::string> curve_charts;  // the curve charts' file names, one per set
+
+  size_t class_count() const { return classes.size(); }
+  // More than one bar to compare: the page and the summary show the comparison.
+  bool compares() const { return bar_count > 1 || compared.size() > 1; }
+  // "N file(s)" and, when some were not counted, how many were given.
+  std::string counted() const {
+    return std::to_string(runs.size()) + " file(s)" +
+           (runs.size() < given ? " counted of " + std::to_string(given) + " given (see the notes below)" : "");
+  }
+};
+
+// Reads every result (the primary one's classes and confusion matrix too), drops repeated runs (a note
+// in `notes` each) and derives the class ranking and the top confusions. A result that is not an eval
+// results file, or a field of the wrong type while reading, is Error(kInput) naming its file.
+ReportData read_report_data(const std::vector<json>& results, const std::vector<std::string>& sources, size_t primary,
+                            const ReportOptions& options, std::vector<std::string>& notes) {
   if (results.empty() || results.size() != sources.size() || primary >= results.size())
     throw Error(ErrorKind::kUsage, "a report needs results, one source name each, and a primary result among them");
+  ReportData data;
   std::vector<Run> all_runs;
-  const json& main = results[primary];
-  const std::string& main_source = sources[primary];
-  std::vector<ClassRow> classes;
-  std::vector<int64_t> confusion;
+  data.main = &results[primary];
+  data.main_source = sources[primary];
   // A field of the wrong type (a string where a number goes) names the file rather than escaping raw.
   size_t reading = 0;
   try {
     for (; reading < results.size(); ++reading) all_runs.push_back(read_run(results[reading], sources[reading]));
     reading = primary;
-    classes = read_classes(main, main_source);
-    confusion = read_confusion(main, main_source, classes.size());
+    data.classes = read_classes(*data.main, data.main_source);
+    data.confusion = read_confusion(*data.main, data.main_source, data.classes.size());
   } catch (const json::exception& e) {
-    throw Error(ErrorKind::kInput, "'" + sources[reading] + "' is not a clipzs eval results file: " + e.what(),
-                "pass results JSON files written by `clipzs eval --out`");
+    throw Error(ErrorKind::kInput, "'" + sources[reading] + "' is not a " + call("eval") + " results file: " + e.what(),
+                "pass results JSON files written by `" + call("eval") + " " + param("out") + "`");
   }
-  const size_t c = classes.size();
-  ReportFiles files;
-  const Run& run = all_runs[primary];
-  const std::vector<Run> runs = distinct_runs(all_runs, primary, files.notes);
-  const std::string title = !options.title.empty() ? options.title
-                                                   : run.dataset + " \u00b7 " + run.model + " \u00b7 " + method_label(run);
-
-  check_report_folder(dir, sources);
-  FolderWriter folder(dir);
-  const fs::path tmp(folder.temp());
-  fs::create_directories(tmp / "charts");
-  files.dir = dir;
-  std::vector<std::pair<std::string, std::string>> charts;  // name, png bytes
-  auto add_chart = [&](const std::string& name, std::string png) {
-    write_file_atomic((tmp / "charts" / name).string(), png);
-    files.charts.push_back((fs::path(dir) / "charts" / name).string());
-    charts.emplace_back(name, std::move(png));
-    return charts.back().second;
-  };
+  data.given = results.size();
+  data.run = all_runs[primary];
+  data.runs = distinct_runs(all_runs, primary, notes);
+  data.title = !options.title.empty() ? options.title
+                                      : data.run.dataset + " \u00b7 " + data.run.model + " \u00b7 " + method_label(data.run);
 
   // Per-class recall, sorted worst first (ties: by name).
-  std::vector<ClassRow> sorted = classes;
-  std::sort(sorted.begin(), sorted.end(), [](const ClassRow& a, const ClassRow& b) {
+  data.sorted = data.classes;
+  std::sort(data.sorted.begin(), data.sorted.end(), [](const ClassRow& a, const ClassRow& b) {
     if (a.recall != b.recall) return a.recall < b.recall;
     return a.name < b.name;
   });
-  std::vector<ClassRow> present;
-  for (const auto& r : sorted)
-    if (r.count > 0) present.push_back(r);
+  for (const auto& r : data.sorted)
+    if (r.count > 0) data.present.push_back(r);
+
+  // Top confusions: off-diagonal cells by count (ties: larger share, then lower indices).
+  const size_t c = data.class_count();
+  const auto& classes = data.classes;
+  const auto& confusion = data.confusion;
+  auto& confusions = data.confusions;
+  for (size_t i = 0; i < c; ++i)
+    for (size_t j = 0; j < c; ++j)
+      if (i != j && confusion[i * c + j] > 0)
+        confusions.push_back({confusion[i * c + j],
+                              classes[i].count > 0 ? static_cast<double>(confusion[i * c + j]) / classes[i].count : 0.0,
+                              static_cast<int64_t>(i), static_cast<int64_t>(j)});
+  std::sort(confusions.begin(), confusions.end(), [](const Confusion& a, const Confusion& b) {
+    if (a.count != b.count) return a.count > b.count;
+    if (a.share != b.share) return a.share > b.share;
+    return std::tie(a.truth, a.predicted) < std::tie(b.truth, b.predicted);
+  });
+  if (confusions.size() > static_cast<size_t>(std::max(0, options.top_confusions)))
+    confusions.resize(static_cast<size_t>(std::max(0, options.top_confusions)));
+
+  data.compared = comparison(data.runs, options.method_order);
+  for (const auto& [ds, entries] : data.compared) data.bar_count += entries.size();
+  data.curve_sets = fewshot_curves(data.runs, options.method_order);
+  return data;
+}
+
+// ---- charts ----------------------------------------------------------------------------------------
+
+// The report's charts: each written to charts/ of the folder being written as it is drawn, its final
+// path listed in ReportFiles::charts, and its bytes kept for inlining into the page.
+class ReportCharts {
+ public:
+  ReportCharts(fs::path tmp, std::string dir, std::vector<std::string>& paths)
+      : tmp_(std::move(tmp)), dir_(std::move(dir)), paths_(paths) {}
+
+  void add(const std::string& name, std::string png) {
+    write_file_atomic((tmp_ / "charts" / name).string(), png);
+    paths_.push_back((fs::path(dir_) / "charts" / name).string());
+    charts_.emplace_back(name, std::move(png));
+  }
+
+  // The chart `name` as an inlined figure (shown at half its drawn width), or "" when it was not drawn.
+  std::string figure(const std::string& name, const std::string& alt) const {
+    for (const auto& [n, png] : charts_)
+      if (n == name) {
+        const PngSize size = png_size(png);
+        return "<figure><img alt=\"" + html_escape(alt) + "\" width=\"" + std::to_string(size.width / 2) + "\" src=\"data:image/png;base64," +
+               base64(png) + "\"><figcaption>charts/" + html_escape(name) + "</figcaption></figure>\n";
+      }
+    return std::string();
+  }
+
+ private:
+  fs::path tmp_;
+  std::string dir_;
+  std::vector<std::string>& paths_;
+  std::vector<std::pair<std::string, std::string>> charts_;  // name, png bytes
+};
+
+// per_class_recall.png: every class with images, worst first, or (more than options.max_bar_classes) the
+// worst and best halves of that many around a gap; then recall_sorted.png, every class's recall as a
+// curve, when the bars could not show them all.
+void draw_recall_charts(const ReportData& data, const ReportOptions& options, ReportCharts& charts) {
+  const auto& present = data.present;
+  const Run& run = data.run;
   std::vector<BarRow> bars;
   const size_t limit = static_cast<size_t>(std::max(2, options.max_bar_classes));
   auto class_bar = [](const ClassRow& r) {
@@ -500,34 +583,26 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
     for (size_t i = present.size() - limit / 2; i < present.size(); ++i) bars.push_back(class_bar(present[i]));
   }
   const std::string mean_label = "mean per-class recall " + pct(run.mpcr, 1) + "%";
-  add_chart("per_class_recall.png",
-            bar_chart_png(present.size() <= limit ? "Recall per class (top-1), worst first"
-                                                  : "Recall per class (top-1): the " + std::to_string(limit / 2) +
-                                                        " worst and the " + std::to_string(limit / 2) + " best",
-                          bars, 100.0, 100 * run.mpcr, mean_label, "recall (share of the class's images predicted as it)"));
+  charts.add("per_class_recall.png",
+             bar_chart_png(present.size() <= limit ? "Recall per class (top-1), worst first"
+                                                   : "Recall per class (top-1): the " + std::to_string(limit / 2) +
+                                                         " worst and the " + std::to_string(limit / 2) + " best",
+                           bars, 100.0, 100 * run.mpcr, mean_label, "recall (share of the class's images predicted as it)"));
   if (present.size() > limit) {
     std::vector<double> values;
     for (const auto& r : present) values.push_back(r.recall);
-    add_chart("recall_sorted.png", sorted_curve_png("Recall of every class, sorted", values, run.mpcr, mean_label));
+    charts.add("recall_sorted.png", sorted_curve_png("Recall of every class, sorted", values, run.mpcr, mean_label));
   }
+}
 
-  // Top confusions: off-diagonal cells by count (ties: larger share, then lower indices).
-  std::vector<Confusion> confusions;
-  for (size_t i = 0; i < c; ++i)
-    for (size_t j = 0; j < c; ++j)
-      if (i != j && confusion[i * c + j] > 0)
-        confusions.push_back({confusion[i * c + j],
-                              classes[i].count > 0 ? static_cast<double>(confusion[i * c + j]) / classes[i].count : 0.0,
-                              static_cast<int64_t>(i), static_cast<int64_t>(j)});
-  std::sort(confusions.begin(), confusions.end(), [](const Confusion& a, const Confusion& b) {
-    if (a.count != b.count) return a.count > b.count;
-    if (a.share != b.share) return a.share > b.share;
-    return std::tie(a.truth, a.predicted) < std::tie(b.truth, b.predicted);
-  });
-  if (confusions.size() > static_cast<size_t>(std::max(0, options.top_confusions)))
-    confusions.resize(static_cast<size_t>(std::max(0, options.top_confusions)));
-
-  // Heat map: every class when they fit, else the classes of the top confusions.
+// confusion.png: the heat map of every class when they fit options.max_heatmap_classes, else of the
+// classes of the top confusions, those numbered as in the tables. Returns the chart's title (the page
+// uses it as the image's text), also when there was nothing to draw.
+std::string draw_confusion_chart(const ReportData& data, const ReportOptions& options, ReportCharts& charts) {
+  const size_t c = data.class_count();
+  const auto& classes = data.classes;
+  const auto& confusion = data.confusion;
+  const auto& confusions = data.confusions;
   std::vector<int64_t> shown;
   const size_t max_heat = static_cast<size_t>(std::max(2, options.max_heatmap_classes));
   if (c <= max_heat) {
@@ -565,38 +640,39 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
       if (row < static_cast<long>(n) && col < static_cast<long>(n))
         marked.push_back({static_cast<int>(row), static_cast<int>(col), static_cast<int>(r + 1)});
     }
-    add_chart("confusion.png", heatmap_png(heat_title, labels, values, counts, marked));
+    charts.add("confusion.png", heatmap_png(heat_title, labels, values, counts, marked));
   }
+  return heat_title;
+}
 
-  // Method comparison.
-  const auto compared = comparison(runs, options.method_order);
-  size_t bar_count = 0;
-  for (const auto& [ds, entries] : compared) bar_count += entries.size();
-  MethodColours method_colour(options.method_order);
-  if (bar_count > 1 || compared.size() > 1) {
-    std::vector<BarRow> rows;
-    for (const auto& [ds, entries] : compared) {
-      BarRow h;
-      h.heading = true;
-      h.label = ds.empty() ? "(dataset not named)" : ds;
-      rows.push_back(h);
-      for (const auto& e : entries) {
-        BarRow b;
-        b.label = e.label;
-        b.value = 100 * e.mean;
-        b.spread = e.runs > 1 ? 100 * e.std : -1;
-        b.annotation = pct(e.mean) + "%" + (e.runs > 1 ? " \u00b1 " + pct(e.std) + " (" + std::to_string(e.runs) + " runs)" : "");
-        b.colour = palette(method_colour(e.family));
-        rows.push_back(b);
-      }
+// methods.png, when there is more than one bar: per dataset a heading and one bar per method (mean
+// top-1, +- std over runs), coloured by method.
+void draw_method_chart(const ReportData& data, MethodColours& method_colour, ReportCharts& charts) {
+  if (!data.compares()) return;
+  std::vector<BarRow> rows;
+  for (const auto& [ds, entries] : data.compared) {
+    BarRow h;
+    h.heading = true;
+    h.label = ds.empty() ? "(dataset not named)" : ds;
+    rows.push_back(h);
+    for (const auto& e : entries) {
+      BarRow b;
+      b.label = e.label;
+      b.value = 100 * e.mean;
+      b.spread = e.runs > 1 ? 100 * e.std : -1;
+      b.annotation = pct(e.mean) + "%" + (e.runs > 1 ? " \u00b1 " + pct(e.std) + " (" + std::to_string(e.runs) + " runs)" : "");
+      b.colour = palette(method_colour(e.family));
+      rows.push_back(b);
     }
-    add_chart("methods.png", bar_chart_png("Top-1 accuracy by method", rows, 100.0, -1, "", "top-1 accuracy"));
   }
+  charts.add("methods.png", bar_chart_png("Top-1 accuracy by method", rows, 100.0, -1, "", "top-1 accuracy"));
+}
 
-  // Few-shot curves.
-  const auto curve_sets = fewshot_curves(runs, options.method_order);
+// fewshot_<dataset>[_<model>].png per curve set: top-1 against K per method (mean +- std over seeds)
+// with the model's zero-shot line. Returns the file names, in the order of data.curve_sets.
+std::vector<std::string> draw_fewshot_charts(const ReportData& data, MethodColours& method_colour, ReportCharts& charts) {
   std::vector<std::string> curve_charts;
-  for (const auto& set : curve_sets) {
+  for (const auto& set : data.curve_sets) {
     std::vector<Curve> curves;
     for (size_t m = 0; m < set.methods.size(); ++m) {
       Curve cv;
@@ -614,32 +690,44 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
     std::string name = stem + ".png";
     for (int n = 2; std::find(curve_charts.begin(), curve_charts.end(), name) != curve_charts.end(); ++n)
       name = stem + "_" + std::to_string(n) + ".png";  // two names that differ only in characters made safe
-    add_chart(name, curves_png("Few-shot top-1 accuracy vs shots: " + set.name + " (mean \u00b1 std over seeds)", curves,
-                               set.zeroshot >= 0 ? 100 * set.zeroshot : -1,
-                               set.zeroshot >= 0 ? "zero-shot " + pct(set.zeroshot) + "%" : ""));
+    charts.add(name, curves_png("Few-shot top-1 accuracy vs shots: " + set.name + " (mean \u00b1 std over seeds)", curves,
+                                set.zeroshot >= 0 ? 100 * set.zeroshot : -1,
+                                set.zeroshot >= 0 ? "zero-shot " + pct(set.zeroshot) + "%" : ""));
     curve_charts.push_back(name);
   }
+  return curve_charts;
+}
 
-  // ---- Markdown ----------------------------------------------------------------------------------
-  const json counts = main.value("counts", json::object());
-  std::string md;
-  md += "# " + title + "\n\n";
+// ---- Markdown (summary.md) -------------------------------------------------------------------------
+
+// The title and the primary result's headline metrics.
+void md_headline(const ReportData& data, std::string& md) {
+  const Run& run = data.run;
+  const json counts = data.main->value("counts", json::object());
+  md += "# " + data.title + "\n\n";
   md += "| metric | value |\n|---|---:|\n";
   md += "| top-1 accuracy | " + pct(run.acc1) + " % |\n";
   md += "| top-5 accuracy | " + pct(run.acc5) + " % |\n";
   md += "| mean per-class recall | " + pct(run.mpcr) + " % |\n";
   md += "| images evaluated | " + std::to_string(counts.value("evaluated", int64_t{0})) + " |\n";
   md += "| unreadable images | " + std::to_string(counts.value("unreadable", int64_t{0})) + " |\n";
-  md += "| classes | " + std::to_string(c) + " |\n\n";
-  if (bar_count > 1 || compared.size() > 1) {
-    md += "## Method comparison (top-1 %)\n\n| dataset | method | top-1 % | runs |\n|---|---|---:|---:|\n";
-    for (const auto& [ds, entries] : compared)
-      for (const auto& e : entries)
-        md += "| " + md_cell(ds) + " | " + md_cell(e.label) + " | " + pct(e.mean) + (e.runs > 1 ? " \u00b1 " + pct(e.std) : "") +
-              " | " + std::to_string(e.runs) + " |\n";
-    md += "\n";
-  }
-  for (const auto& set : curve_sets) {
+  md += "| classes | " + std::to_string(data.class_count()) + " |\n\n";
+}
+
+// Every bar of the method comparison, when there is more than one.
+void md_method_comparison(const ReportData& data, std::string& md) {
+  if (!data.compares()) return;
+  md += "## Method comparison (top-1 %)\n\n| dataset | method | top-1 % | runs |\n|---|---|---:|---:|\n";
+  for (const auto& [ds, entries] : data.compared)
+    for (const auto& e : entries)
+      md += "| " + md_cell(ds) + " | " + md_cell(e.label) + " | " + pct(e.mean) + (e.runs > 1 ? " \u00b1 " + pct(e.std) : "") +
+            " | " + std::to_string(e.runs) + " |\n";
+  md += "\n";
+}
+
+// Per curve set: one row per method, one column per K, and the zero-shot figure.
+void md_fewshot_tables(const ReportData& data, std::string& md) {
+  for (const auto& set : data.curve_sets) {
     std::set<int64_t> all_k;
     for (const auto& ks : set.shots) all_k.insert(ks.begin(), ks.end());
     md += "## Few-shot top-1 % vs K: " + md_cell(set.name) + "\n\n| method |";
@@ -668,6 +756,13 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
     if (set.zeroshot >= 0) md += "\nzero-shot: " + pct(set.zeroshot) + " %\n";
     md += "\n";
   }
+}
+
+// The ten worst classes with images, and the top confusions.
+void md_classes_and_confusions(const ReportData& data, std::string& md) {
+  const auto& present = data.present;
+  const auto& confusions = data.confusions;
+  const auto& classes = data.classes;
   md += "## Worst classes\n\n| class | images | recall % |\n|---|---:|---:|\n";
   for (size_t i = 0; i < std::min<size_t>(10, present.size()); ++i)
     md += "| " + md_cell(present[i].name) + " | " + std::to_string(present[i].count) + " | " + pct(present[i].recall) + " |\n";
@@ -681,27 +776,27 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
             md_cell(classes[static_cast<size_t>(confusions[i].predicted)].name) + " | " + std::to_string(confusions[i].count) +
             " | " + pct(confusions[i].share) + " |\n";
   }
-  const std::string counted = std::to_string(runs.size()) + " file(s)" +
-                              (runs.size() < results.size() ? " counted of " + std::to_string(results.size()) + " given (see the notes below)" : "");
-  md += "\nResults: " + counted + "; primary `" + main_source + "`. Charts: `charts/`.\n";
-  for (const auto& note : files.notes) md += "\nNote: " + note + "\n";
-  write_file_atomic((tmp / "summary.md").string(), md);
+}
 
-  // ---- HTML --------------------------------------------------------------------------------------
-  auto img = [&](const std::string& name, const std::string& alt) {
-    for (const auto& [n, png] : charts)
-      if (n == name) {
-        const PngSize size = png_size(png);
-        return "<figure><img alt=\"" + html_escape(alt) + "\" width=\"" + std::to_string(size.width / 2) + "\" src=\"data:image/png;base64," +
-               base64(png) + "\"><figcaption>charts/" + html_escape(name) + "</figcaption></figure>\n";
-      }
-    return std::string();
-  };
-  const json context = main.value("context", json::object());
-  std::string h;
+// summary.md: the page's figures as tables, then the files counted and the notes.
+std::string markdown_summary(const ReportData& data, const std::vector<std::string>& notes) {
+  std::string md;
+  md_headline(data, md);
+  md_method_comparison(data, md);
+  md_fewshot_tables(data, md);
+  md_classes_and_confusions(data, md);
+  md += "\nResults: " + data.counted() + "; primary `" + data.main_source + "`. Charts: `charts/`.\n";
+  for (const auto& note : notes) md += "\nNote: " + note + "\n";
+  return md;
+}
+
+// ---- HTML (report.html) ----------------------------------------------------------------------------
+
+// From the doctype to <main>: the title and the page's stylesheet.
+void html_head(const ReportData& data, std::string& h) {
   h += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
-  h += "<title>" + html_escape(title) + "</title>\n<style>\n"
+  h += "<title>" + html_escape(data.title) + "</title>\n<style>\n"
        "body{font-family:'DejaVu Sans',system-ui,sans-serif;color:#212529;margin:0;background:#f8f9fa}\n"
        "main{max-width:1060px;margin:0 auto;padding:24px 28px 48px;background:#fff}\n"
        "h1{font-size:24px;margin:4px 0 2px}h2{font-size:19px;margin:34px 0 10px;border-bottom:1px solid #dee2e6;padding-bottom:4px}\n"
@@ -713,10 +808,17 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
        "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f1f3f5}\n"
        "details{margin:8px 0}summary{cursor:pointer;color:#1c7ed6}code{font-size:13px}\n"
        "</style>\n</head>\n<body>\n<main>\n";
-  h += "<h1>" + html_escape(title) + "</h1>\n";
+}
+
+// The heading, the line under it (creation time, primary file) and the headline metrics as cards.
+void html_headline(const ReportData& data, std::string& h) {
+  const Run& run = data.run;
+  const json counts = data.main->value("counts", json::object());
+  const json context = data.main->value("context", json::object());
+  h += "<h1>" + html_escape(data.title) + "</h1>\n";
   const std::string created = context.value("created", "");
   h += "<p class=\"sub\">clipzs evaluation report \u00b7 " + (created.empty() ? "" : html_escape(created) + " \u00b7 ") + "<code>" +
-       html_escape(main_source) + "</code></p>\n";
+       html_escape(data.main_source) + "</code></p>\n";
   h += "<div class=\"cards\">\n";
   auto card = [&](const std::string& value, const std::string& what) {
     h += "<div class=\"card\"><b>" + html_escape(value) + "</b><span>" + html_escape(what) + "</span></div>\n";
@@ -725,14 +827,21 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
   card(pct(run.acc5) + "%", "top-5 accuracy");
   card(pct(run.mpcr) + "%", "mean per-class recall");
   card(std::to_string(counts.value("evaluated", int64_t{0})), "images evaluated");
-  card(std::to_string(c), "classes");
+  card(std::to_string(data.class_count()), "classes");
   if (counts.value("unreadable", int64_t{0}) > 0) card(std::to_string(counts.value("unreadable", int64_t{0})), "unreadable images");
   h += "</div>\n";
+}
 
-  h += "<h2>Per-class recall</h2>\n" + img("per_class_recall.png", "recall per class, sorted") + img("recall_sorted.png", "recall of every class, sorted");
+// The recall charts, and every class (worst first) with the class it is most often mistaken for, folded.
+void html_per_class(const ReportData& data, const ReportCharts& charts, std::string& h) {
+  const size_t c = data.class_count();
+  const auto& classes = data.classes;
+  const auto& confusion = data.confusion;
+  h += "<h2>Per-class recall</h2>\n" + charts.figure("per_class_recall.png", "recall per class, sorted") +
+       charts.figure("recall_sorted.png", "recall of every class, sorted");
   h += "<details><summary>All " + std::to_string(c) + " classes (worst first)</summary>\n<table><tr><th>class</th><th class=\"n\">images</th>"
        "<th class=\"n\">recall %</th><th>most often predicted instead</th></tr>\n";
-  for (const auto& r : sorted) {
+  for (const auto& r : data.sorted) {
     int64_t best = -1, best_count = 0;
     for (size_t j = 0; j < c; ++j)
       if (static_cast<int64_t>(j) != r.index && confusion[static_cast<size_t>(r.index) * c + j] > best_count) {
@@ -744,8 +853,13 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
          (best >= 0 ? html_escape(classes[static_cast<size_t>(best)].name) + " (" + std::to_string(best_count) + ")" : "") + "</td></tr>\n";
   }
   h += "</table>\n</details>\n";
+}
 
-  h += "<h2>Confusions</h2>\n" + img("confusion.png", heat_title);
+// The heat map and the table of the top confusions.
+void html_confusions(const ReportData& data, const ReportCharts& charts, const std::string& heat_title, std::string& h) {
+  const auto& confusions = data.confusions;
+  const auto& classes = data.classes;
+  h += "<h2>Confusions</h2>\n" + charts.figure("confusion.png", heat_title);
   if (confusions.empty()) {
     h += "<p>None: every evaluated image was predicted as its class.</p>\n";
   } else {
@@ -756,24 +870,34 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
            std::to_string(confusions[i].count) + "</td><td class=\"n\">" + pct(confusions[i].share) + "</td></tr>\n";
     h += "</table>\n";
   }
+}
 
-  if (bar_count > 1 || compared.size() > 1) {
-    h += "<h2>Method comparison</h2>\n" + img("methods.png", "top-1 accuracy by method");
+// The method comparison chart and table, or a line saying how to get one; then the few-shot curves.
+void html_methods_and_curves(const ReportData& data, const ReportCharts& charts, std::string& h) {
+  if (data.compares()) {
+    h += "<h2>Method comparison</h2>\n" + charts.figure("methods.png", "top-1 accuracy by method");
     h += "<table><tr><th>dataset</th><th>method</th><th class=\"n\">top-1 %</th><th class=\"n\">runs</th></tr>\n";
-    for (const auto& [ds, entries] : compared)
+    for (const auto& [ds, entries] : data.compared)
       for (const auto& e : entries)
         h += "<tr><td>" + html_escape(ds) + "</td><td>" + html_escape(e.label) + "</td><td class=\"n\">" + pct(e.mean) +
              (e.runs > 1 ? " \u00b1 " + pct(e.std) : "") + "</td><td class=\"n\">" + std::to_string(e.runs) + "</td></tr>\n";
     h += "</table>\n";
   } else {
-    h += "<h2>Method comparison</h2>\n<p>One method in these results; pass more results (<code>--report-with</code> or "
-         "<code>clipzs eval report FILES...</code>) to compare.</p>\n";
+    h += "<h2>Method comparison</h2>\n<p>One method in these results; a report made from the results of several methods "
+         "(or of several shot counts) compares them here.</p>\n";
   }
-  if (!curve_charts.empty()) {
+  if (!data.curve_charts.empty()) {
     h += "<h2>Few-shot accuracy vs K</h2>\n";
-    for (const auto& name : curve_charts) h += img(name, "few-shot accuracy against shots");
+    for (const auto& name : data.curve_charts) h += charts.figure(name, "few-shot accuracy against shots");
   }
+}
 
+// The primary result's provenance (dataset, model, bundle, method and its parameters, inputs, hardware),
+// then every results file counted, folded.
+void html_run_context(const ReportData& data, std::string& h) {
+  const json& main = *data.main;
+  const Run& run = data.run;
+  const json context = main.value("context", json::object());
   h += "<h2>Run context</h2>\n<table>\n";
   auto row = [&](const std::string& k, const std::string& v) {
     if (!v.empty()) h += "<tr><th>" + html_escape(k) + "</th><td>" + html_escape(v) + "</td></tr>\n";
@@ -805,16 +929,53 @@ ReportFiles write_report_body(const std::vector<json>& results, const std::vecto
   row("clipzs", context.value("clipzs_version", ""));
   row("evaluated", context.value("created", ""));
   h += "</table>\n";
-  h += "<details><summary>Results files in this report: " + html_escape(counted) + "</summary>\n<table><tr><th>file</th>"
+  h += "<details><summary>Results files in this report: " + html_escape(data.counted()) + "</summary>\n<table><tr><th>file</th>"
        "<th>dataset</th><th>method</th><th class=\"n\">top-1 %</th></tr>\n";
-  for (const auto& r : runs)
+  for (const auto& r : data.runs)
     h += "<tr><td><code>" + html_escape(r.source) + "</code></td><td>" + html_escape(r.dataset) + "</td><td>" +
          html_escape(method_label(r)) + (r.fewshot && r.seed ? " seed " + std::to_string(r.seed) : "") +
          "</td><td class=\"n\">" + pct(r.acc1) + "</td></tr>\n";
   h += "</table>\n</details>\n";
-  for (const auto& note : files.notes) h += "<p>Note: " + html_escape(note) + "</p>\n";  // shown, not folded away
+}
+
+// report.html: one self-contained page, the charts inlined, the notes shown at the end (not folded).
+std::string html_page(const ReportData& data, const ReportCharts& charts, const std::string& heat_title,
+                      const std::vector<std::string>& notes) {
+  std::string h;
+  html_head(data, h);
+  html_headline(data, h);
+  html_per_class(data, charts, h);
+  html_confusions(data, charts, heat_title, h);
+  html_methods_and_curves(data, charts, h);
+  html_run_context(data, h);
+  for (const auto& note : notes) h += "<p>Note: " + html_escape(note) + "</p>\n";
   h += "</main>\n</body>\n</html>\n";
-  write_file_atomic((tmp / "report.html").string(), h);
+  return h;
+}
+
+// ---- the report folder -----------------------------------------------------------------------------
+
+// Reads the results, then writes the charts, summary.md and report.html into a temporary folder that
+// replaces `dir` as a whole once everything is written (FolderWriter).
+ReportFiles write_report_body(const std::vector<json>& results, const std::vector<std::string>& sources, size_t primary,
+                              const std::string& dir, const ReportOptions& options) {
+  ReportFiles files;
+  ReportData data = read_report_data(results, sources, primary, options, files.notes);
+
+  check_report_folder(dir, sources);
+  FolderWriter folder(dir);
+  const fs::path tmp(folder.temp());
+  fs::create_directories(tmp / "charts");
+  files.dir = dir;
+  ReportCharts charts(tmp, dir, files.charts);
+  draw_recall_charts(data, options, charts);
+  const std::string heat_title = draw_confusion_chart(data, options, charts);
+  MethodColours method_colour(options.method_order);  // one method, one colour, in every chart
+  draw_method_chart(data, method_colour, charts);
+  data.curve_charts = draw_fewshot_charts(data, method_colour, charts);
+
+  write_file_atomic((tmp / "summary.md").string(), markdown_summary(data, files.notes));
+  write_file_atomic((tmp / "report.html").string(), html_page(data, charts, heat_title, files.notes));
   folder.commit();
   files.html = (fs::path(dir) / "report.html").string();
   files.markdown = (fs::path(dir) / "summary.md").string();
@@ -830,7 +991,7 @@ ReportFiles write_eval_report(const std::vector<json>& results, const std::vecto
   } catch (const json::exception& e) {
     // Past reading, only the primary result's own fields (context, counts) are read.
     throw Error(ErrorKind::kInput, "'" + sources[primary] + "' has a field of an unexpected type: " + e.what(),
-                "pass results JSON files written by `clipzs eval --out`");
+                "pass results JSON files written by `" + call("eval") + " " + param("out") + "`");
   }
 }
 

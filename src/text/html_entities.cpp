@@ -1,7 +1,8 @@
-// Generated data: the HTML5 named character references as Python's html.entities.html5 holds them
-// (the WHATWG table; names with and without the trailing ';'), and the all-caps names ftfy also
-// decodes. Regenerate with Python 3: for each lower-case name N ending in ';' whose upper-cased form
-// U is not decoded by html.unescape("&" + U), map U to html5[N].upper(). Sorted by name (byte order).
+// Generated, do not edit: /usr/bin/python3 scripts/gen_html_entities.py --out src/text/html_entities.cpp
+// The HTML5 named character references as Python's html.entities.html5 holds them (the WHATWG
+// table; names with and without the trailing ';'), and the all-caps names ftfy also decodes: for
+// each lower-case name N ending in ';' whose upper-cased form U is not decoded by
+// html.unescape("&" + U), U maps to html5[N].upper(). Sorted by name (byte order).
 #include "text/text_clean.hpp"
 
 namespace clipzs::text {

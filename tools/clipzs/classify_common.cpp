@@ -32,16 +32,13 @@ void add_classify_options(CLI::App* sub, ClassifyOptions& o) {
   sub->add_option("--image-root", o.image_root, "Folder the paths of --coop-split are relative to");
   sub->add_option("--image-store", o.image_store, "Where to keep the image embeddings of --input (default: the cache)");
   sub->add_option("--cache-dir", o.cache_dir, "Cache for class and image embeddings (default ~/.cache/clipzs)");
-  sub->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
-  sub->add_option("--dtype", o.dtype, "Model precision: fp32, bf16, fp16 (GPU); aliases float32, bfloat16, float16")
-      ->capture_default_str()->transform(canonical_dtype());
-  sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)");
+  add_runtime_flags(sub, o.runtime);
   sub->add_option("--batch-size", o.batch_size, "Images per forward")->capture_default_str();
   sub->add_option("--workers", o.workers, "Decode threads (0: automatic)");
   sub->add_option("--method", o.method, "One of: " + method_names_text() + " (all but zeroshot read --state)")
       ->capture_default_str();
   sub->add_option("--state", o.state, "State folder of an adapted method (clipzs adapt <method> --out)");
-  sub->add_flag("--no-progress", o.no_progress, "No progress line on stderr");
+  add_progress_flag(sub, o.no_progress);
 }
 
 std::string cache_dir(const std::string& option) {
@@ -118,12 +115,12 @@ void load_text_proxies(const ClassifyOptions& o, const std::string& cache, Class
   d.classnames = prompts.classnames;
   for (const auto& dup : duplicate_classnames(d.classnames))
     spdlog::warn("class name '{}' appears more than once in {}; both are kept", dup, o.classes);
-  json key = {{"bundle", d.bundle.bundle_sha256}, {"dtype", o.dtype}, {"classes", prompts.classnames}, {"prompts", prompts.prompts}};
+  json key = {{"bundle", d.bundle.bundle_sha256}, {"dtype", o.runtime.dtype}, {"classes", prompts.classnames}, {"prompts", prompts.prompts}};
   const std::string key_text = key.dump();
   d.text_store = (fs::path(cache) / "text" / sha256_bytes(key_text.data(), key_text.size()).substr(0, 24)).string();
   if (!fs::exists(fs::path(d.text_store) / "manifest.json")) {
     spdlog::info("embedding {} classes into {}", prompts.classnames.size(), d.text_store);
-    ClipModel model = ClipModel::load(d.bundle, runtime_options(o.device, o.dtype, o.threads, false, true));
+    ClipModel model = ClipModel::load(d.bundle, runtime_options(o.runtime, false, true));
     ClipTokenizer tokenizer = load_bundle_tokenizer(d.bundle);
     EmbedTextsOptions options;
     options.open_mode.overwrite = true;
@@ -142,7 +139,7 @@ void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyDat
   } else {
     std::vector<ImageInput> inputs = !o.input.empty() ? list_image_inputs(o.input)
                                                        : list_coop_split(o.coop_split, o.split, o.image_root);
-    json run = {{"bundle_sha256", d.bundle.bundle_sha256}, {"inputs_sha256", listing_fingerprint(inputs)}, {"model_dtype", o.dtype}};
+    json run = {{"bundle_sha256", d.bundle.bundle_sha256}, {"inputs_sha256", listing_fingerprint(inputs)}, {"model_dtype", o.runtime.dtype}};
     const std::string run_text = run.dump();
     d.image_store = !o.image_store.empty()
                         ? o.image_store
@@ -155,7 +152,7 @@ void load_images(const ClassifyOptions& o, const std::string& cache, ClassifyDat
                     "choose another --image-store, or leave it out to use the cache");
       const bool partial = fs::exists(fs::path(d.image_store) / "run.json");
       spdlog::info("embedding {} images into {}{}", inputs.size(), d.image_store, partial ? " (resuming)" : "");
-      ClipModel model = ClipModel::load(d.bundle, runtime_options(o.device, o.dtype, o.threads, true, false));
+      ClipModel model = ClipModel::load(d.bundle, runtime_options(o.runtime, true, false));
       EmbedImagesOptions options;
       options.batch_size = o.batch_size;
       options.workers = o.workers;

@@ -13,6 +13,7 @@
 #include "clipzs/labelled.hpp"
 #include "clipzs/method.hpp"
 #include "command.hpp"
+#include "options.hpp"
 
 namespace clipzs::cli {
 
@@ -20,8 +21,8 @@ struct ClassifyOptions {
   std::string model, classes, templates, dataset, cupl;
   std::string input, store, coop_split, split = "test", image_root, image_store;
   std::string cache_dir;
-  std::string device = "cpu", dtype = "fp32";
-  int threads = 0, batch_size = 32, workers = 0;
+  RuntimeFlags runtime;
+  int batch_size = 32, workers = 0;
   std::string method = "zeroshot";
   std::string state;  // --method inmap|xmore|<few-shot>: the folder written by `clipzs adapt <method>`
   bool no_progress = false;

@@ -5,6 +5,7 @@
 #include "clipzs/files.hpp"
 #include "clipzs/model.hpp"
 #include "command.hpp"
+#include "options.hpp"
 
 namespace clipzs::cli {
 
@@ -12,7 +13,6 @@ namespace {
 
 struct InMaPCli {
   InMaPAdaptParams params;
-  std::string label_rule = "auto";
   bool no_sinkhorn = false, no_ablation = false, overwrite = false;
   int threads = 0;
 };
@@ -27,7 +27,7 @@ void register_adapt_inmap(CLI::App* adapt, Action& action) {
   sub->add_option("--features", p.features, "Instead of --images: n x d float32 .npy of L2-normalised features");
   sub->add_option("--text-proxies", p.text_proxies, "Instead of --text: d x C float32 .npy of text proxies");
   sub->add_option("--labels", p.labels, "int64 .npy of labels to report accuracy: one per feature row, or per store row (default for stores: rows.jsonl)");
-  sub->add_option("--label-rule", cli->label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
+  add_label_rule_flag(sub, p.label_rule);
   sub->add_option("--out", p.out, "State folder to write")->required();
   sub->add_flag("--overwrite", cli->overwrite, "Replace an existing state folder (one holding state.json)");
   sub->add_option("--tau-t", o.tau_t, "Temperature of the text pseudo labels")->capture_default_str();
@@ -41,14 +41,13 @@ void register_adapt_inmap(CLI::App* adapt, Action& action) {
   sub->add_flag("--no-ablation", cli->no_ablation, "Skip the second run without Sinkhorn that the official script reports");
   sub->add_flag("--fast", o.fast, "Stop once the proxies no longer move (docs/methods/inmap.md)");
   sub->add_option("--loss-every", o.loss_every, "Log the loss every k steps (0: never)")->capture_default_str();
-  sub->add_option("--threads", cli->threads, "LibTorch threads (0: all cores)");
+  add_threads_flag(sub, cli->threads);
   sub->callback([&action, cli] {
     action = [cli] {
       InMaPAdaptParams& p = cli->params;
       if (p.images.empty() == p.features.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --images or --features");
       if (p.text.empty() == p.text_proxies.empty()) throw Error(ErrorKind::kUsage, "give exactly one of --text or --text-proxies");
       begin_adapt(p.out, cli->overwrite, cli->threads);
-      p.label_rule = parse_label_rule(cli->label_rule);
       p.options.use_sinkhorn = !cli->no_sinkhorn;
       p.ablation = !cli->no_ablation;
       p.options.cancel = &interrupt_flag();

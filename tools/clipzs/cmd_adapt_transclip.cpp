@@ -6,6 +6,7 @@
 #include "clipzs/model.hpp"
 #include "clipzs/transclip.hpp"
 #include "command.hpp"
+#include "options.hpp"
 
 namespace clipzs::cli {
 
@@ -13,7 +14,6 @@ namespace {
 
 struct TransCLIPCli {
   TransCLIPAdaptParams params;
-  std::string label_rule = "auto";
   int threads = 0;
   bool overwrite = false;
 };
@@ -36,13 +36,12 @@ void register_adapt_transclip(CLI::App* adapt, Action& action) {
   sub->add_option("--lambda", o.lambda, "Weight of the zero-shot prediction in the assignment (its exponent)")->capture_default_str();
   sub->add_option("--top-k", p.top_k, "Classes kept per image in the state")->capture_default_str()->check(CLI::PositiveNumber);
   sub->add_option("--labels", p.labels, "int64 .npy, one label per store row, to report accuracy (default: the store's labels)");
-  sub->add_option("--label-rule", cli->label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
-  sub->add_option("--threads", cli->threads, "LibTorch threads (0: all cores)");
+  add_label_rule_flag(sub, p.label_rule);
+  add_threads_flag(sub, cli->threads);
   sub->callback([&action, cli] {
     action = [cli] {
       TransCLIPAdaptParams& p = cli->params;
       begin_adapt(p.out, cli->overwrite, cli->threads);
-      p.label_rule = parse_label_rule(cli->label_rule);
       p.options.cancel = &interrupt_flag();
       p.options.progress = make_progress("transclip", "iterations", false);
       p.provenance = {{"cli", effective_options()}};

@@ -6,6 +6,7 @@
 #include "clipzs/model.hpp"
 #include "clipzs/xmore.hpp"
 #include "command.hpp"
+#include "options.hpp"
 
 namespace clipzs::cli {
 
@@ -13,7 +14,7 @@ namespace {
 
 struct XMoReCli {
   XMoReAdaptParams params;
-  std::string label_rule = "auto", normalize = "running";
+  std::string normalize = "running";
   int threads = 0;
   bool overwrite = false;
 };
@@ -39,16 +40,15 @@ void register_adapt_xmore(CLI::App* adapt, Action& action) {
                   "Softmax scale s (default: the bundle's own, exp(logit_scale): 100 for OpenAI's CLIP)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--labels", o.labels, "int64 .npy, one label per store row, to report accuracy (default: the store's labels)");
-  sub->add_option("--label-rule", cli->label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
+  add_label_rule_flag(sub, o.label_rule);
   sub->add_option("--device", o.device, "cpu, cuda or cuda:N (retrieval and re-ranking)")->capture_default_str();
-  sub->add_option("--threads", cli->threads, "LibTorch threads (0: all cores)");
+  add_threads_flag(sub, cli->threads);
   sub->callback([&action, cli] {
     action = [cli] {
       XMoReAdaptParams& p = cli->params;
       if (p.k < 1 || p.neighbours < 1) throw Error(ErrorKind::kUsage, "--k and --neighbours must be at least 1");
       if (p.search != "exact" && p.search != "index") throw Error(ErrorKind::kUsage, "--search must be exact or index");
       begin_adapt(p.out, cli->overwrite, cli->threads);
-      p.label_rule = parse_label_rule(cli->label_rule);
       p.normalize = parse_xmore_normalize(cli->normalize);
       p.logit_scale_from = "--logit-scale";
       p.cancel = &interrupt_flag();

@@ -24,50 +24,58 @@ nlohmann::json runtime_json(const TorchRuntimeInfo& info) {
   return out;
 }
 
+
+struct InfoCli {
+  std::string model_dir, store_dir;
+  bool skip_forward = false;
+  void run() const;
+};
+
+void InfoCli::run() const {
+  if (!model_dir.empty() && !store_dir.empty()) throw Error(ErrorKind::kUsage, "give at most one of --model or --store");
+  if (model_dir.empty() && store_dir.empty()) {
+    const TorchRuntimeInfo runtime = torch_runtime_info();
+    spdlog::info("{}", runtime.summary());
+    print_summary({{"runtime", runtime_json(runtime)}});
+    return;
+  }
+  if (!store_dir.empty()) {
+    Store store = read_store(store_dir, true);
+    nlohmann::json out = store.manifest;
+    out["verified"] = true;
+    print_summary(out);
+    return;
+  }
+  BundleInfo bundle = load_bundle_info(model_dir, true);
+  ClipTokenizer tokenizer = load_bundle_tokenizer(bundle);
+  if (tokenizer.vocab_size() != bundle.vocab_size)
+    throw Error(ErrorKind::kModel, bundle.path_of(bundle.vocab_file) + " gives " + std::to_string(tokenizer.vocab_size()) +
+                                       " tokens, bundle.json says text.vocab_size " + std::to_string(bundle.vocab_size));
+  nlohmann::json out = bundle.json;
+  out["path"] = model_dir;
+  out["bundle_sha256"] = bundle.bundle_sha256;
+  out["hashes_verified"] = true;
+  if (!skip_forward) {
+    RuntimeOptions runtime;
+    ClipModel model = ClipModel::load(bundle, runtime);
+    model.check_shapes();
+    out["forward_checked"] = true;
+    out["runtime"] = runtime_json(torch_runtime_info());
+  }
+  print_summary(out);
+}
+
 }  // namespace
 
 void register_info(CLI::App& app, Action& action) {
-  static std::string model_dir, store_dir;
-  static bool skip_forward = false;
+  auto cli = std::make_shared<InfoCli>();
   CLI::App* info = app.add_subcommand(
       "info", "Show the LibTorch and CUDA this clipzs runs on; check and describe a model bundle (--model) or an embedding store (--store)");
-  info->add_option("--model", model_dir, "Model bundle folder");
-  info->add_option("--store", store_dir, "Embedding store folder");
-  info->add_flag("--no-forward", skip_forward, "Skip the dry forward through both encoders");
-  info->callback([&action] {
-    action = [] {
-      if (!model_dir.empty() && !store_dir.empty()) throw Error(ErrorKind::kUsage, "give at most one of --model or --store");
-      if (model_dir.empty() && store_dir.empty()) {
-        const TorchRuntimeInfo runtime = torch_runtime_info();
-        spdlog::info("{}", runtime.summary());
-        print_summary({{"runtime", runtime_json(runtime)}});
-        return;
-      }
-      if (!store_dir.empty()) {
-        Store store = read_store(store_dir, true);
-        nlohmann::json out = store.manifest;
-        out["verified"] = true;
-        print_summary(out);
-        return;
-      }
-      BundleInfo bundle = load_bundle_info(model_dir, true);
-      ClipTokenizer tokenizer = load_bundle_tokenizer(bundle);
-      if (tokenizer.vocab_size() != bundle.vocab_size)
-        throw Error(ErrorKind::kModel, bundle.path_of(bundle.vocab_file) + " gives " + std::to_string(tokenizer.vocab_size()) +
-                                           " tokens, bundle.json says text.vocab_size " + std::to_string(bundle.vocab_size));
-      nlohmann::json out = bundle.json;
-      out["path"] = model_dir;
-      out["bundle_sha256"] = bundle.bundle_sha256;
-      out["hashes_verified"] = true;
-      if (!skip_forward) {
-        RuntimeOptions runtime;
-        ClipModel model = ClipModel::load(bundle, runtime);
-        model.check_shapes();
-        out["forward_checked"] = true;
-        out["runtime"] = runtime_json(torch_runtime_info());
-      }
-      print_summary(out);
-    };
+  info->add_option("--model", cli->model_dir, "Model bundle folder");
+  info->add_option("--store", cli->store_dir, "Embedding store folder");
+  info->add_flag("--no-forward", cli->skip_forward, "Skip the dry forward through both encoders");
+  info->callback([&action, cli] {
+    action = [cli] { cli->run(); };
   });
 }
 

@@ -13,10 +13,10 @@ void add_fewshot_options(CLI::App* sub, FewShotCliOptions& o) {
   sub->add_option("--shots", o.shots, "Images per class (K)")->required();
   sub->add_option("--seed", o.seed, "Seed of the draw (and of the batch order where a method has one)")->capture_default_str();
   sub->add_option("--val-shots", o.val_shots, "Validation images per class (default min(K, 4); 0: all)");
-  sub->add_option("--label-rule", o.label_rule, "How store labels map to classes: auto, name, index, sorted")->capture_default_str();
+  add_label_rule_flag(sub, o.label_rule);
   sub->add_option("--out", o.out, "State folder to write")->required();
   sub->add_flag("--overwrite", o.overwrite, "Replace an existing state folder (one holding state.json)");
-  sub->add_option("--threads", o.threads, "LibTorch threads (0: all cores)");
+  add_threads_flag(sub, o.threads);
 }
 
 void run_fewshot_adapt(const std::string& command, const FewShotCliOptions& o, const FewShotTrainer& trainer) {
@@ -28,8 +28,8 @@ void run_fewshot_adapt(const std::string& command, const FewShotCliOptions& o, c
   p.val = o.val;
   p.text = o.text;
   p.out = o.out;
-  p.label_rule = parse_label_rule(o.label_rule);
-  p.label_rule_text = o.label_rule;
+  p.label_rule = o.label_rule;
+  p.label_rule_text = label_rule_name(o.label_rule);
   p.shots = o.shots;
   p.val_shots = o.val_shots;
   p.seed = o.seed;

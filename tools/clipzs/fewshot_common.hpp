@@ -2,10 +2,10 @@
 // reading the train / val / class stores, drawing the K shots (include/clipzs/fewshot.hpp for the
 // protocol), and writing the state with its provenance. A method supplies only its trainer:
 //
-//   static FewShotCliOptions o;                      // one per subcommand (CLI11 binds to it)
-//   add_fewshot_options(sub, o);
-//   sub->callback([&action] { action = [] {
-//     run_fewshot_adapt("adapt relation", o, [](const FewShotInputs& in) {
+//   auto o = std::make_shared<FewShotCliOptions>();  // one per subcommand (CLI11 binds to it)
+//   add_fewshot_options(sub, *o);
+//   sub->callback([&action, o] { action = [o] {
+//     run_fewshot_adapt("adapt relation", *o, [](const FewShotInputs& in) {
 //       return train_relation(bundle, anchors, in.train, in.val, in.classes, relation_options); });
 //   }; });
 //
@@ -21,11 +21,13 @@
 
 #include "clipzs/fewshot.hpp"
 #include "command.hpp"
+#include "options.hpp"
 
 namespace clipzs::cli {
 
 struct FewShotCliOptions {
-  std::string train, val, text, out, label_rule = "auto";
+  std::string train, val, text, out;
+  LabelRule label_rule = LabelRule::kAuto;
   int shots = 0;
   int val_shots = -1;  // images per class drawn from --val; -1: min(shots, 4); 0: all of them
   uint64_t seed = 1;
