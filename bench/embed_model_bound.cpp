@@ -7,8 +7,8 @@
 #include <random>
 #include <string>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/model/model.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 2) {

@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <random>
 
-#include "clipzs/classify.hpp"
-#include "clipzs/metrics.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/methods/classify.hpp"
+#include "clipzs/util/metrics.hpp"
+#include "clipzs/model/model.hpp"
 
 namespace {
 clipzs::Matrix random_unit_rows(int64_t rows, int64_t cols, unsigned seed) {

@@ -36,10 +36,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/error.hpp"
-#include "clipzs/knn.hpp"
-#include "clipzs/log.hpp"
-#include "clipzs/npy.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/search/knn.hpp"
+#include "clipzs/util/log.hpp"
+#include "clipzs/store/npy.hpp"
 
 #ifdef CLIPZS_HAVE_FAISS
 #include <faiss/IndexFlat.h>

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/error.hpp"
-#include "clipzs/image.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/image/image.hpp"
 
 namespace {
 

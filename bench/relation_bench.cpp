@@ -9,9 +9,9 @@
 #include <random>
 #include <string>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/relation.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/methods/relation.hpp"
 
 using namespace clipzs;
 

@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/error.hpp"
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/text/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 

@@ -8,10 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/inmap.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/transclip.hpp"
+#include "clipzs/methods/inmap.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/methods/transclip.hpp"
 
 int main(int argc, char** argv) {
   if (argc < 4) {

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "clipzs/bundle.hpp"
+#include "clipzs/store/bundle.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

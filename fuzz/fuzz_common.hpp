@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 namespace clipzs_fuzz {
 

@@ -1,6 +1,6 @@
 // CoOp split files (split_zhou_*.json): list_coop_split for each split, coop_classnames, and then
 // what evaluation does with them: resolve_labels of the listed labels against the class names.
-#include "clipzs/dataset.hpp"
+#include "clipzs/store/dataset.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

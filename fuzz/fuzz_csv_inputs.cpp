@@ -4,8 +4,8 @@
 //   2: list_pair_inputs on a .csv (image/caption/key columns)
 //   3: list_pair_inputs on a .tsv
 // The rest of the input is the file.
-#include "clipzs/inputs.hpp"
-#include "clipzs/pairs.hpp"
+#include "clipzs/store/inputs.hpp"
+#include "clipzs/store/pairs.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,6 @@
 // Image-caption pair listing from JSON Lines (list_pair_inputs on a .jsonl): per-line JSON, key
 // priority, value types, BOM/CR handling, skip accounting; then the run fingerprint.
-#include "clipzs/pairs.hpp"
+#include "clipzs/store/pairs.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -3,7 +3,7 @@
 // round trip: npy_header() + payload read again gives the same dtype, shape and bytes.
 #include <cstring>
 
-#include "clipzs/npy.hpp"
+#include "clipzs/store/npy.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

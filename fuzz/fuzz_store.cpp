@@ -4,7 +4,7 @@
 // missing file.
 #include <filesystem>
 
-#include "clipzs/store.hpp"
+#include "clipzs/store/store.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,7 +1,7 @@
 // WebDataset .tar shards (list_pair_inputs on a .tar): ustar/GNU/pax headers, octal and base-256
 // numbers, checksums, long names, pax path/size records, grouping of members into samples; then the
 // members the listing points at are read back (read_archive_member), as embedding does.
-#include "clipzs/pairs.hpp"
+#include "clipzs/store/pairs.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -4,7 +4,7 @@
 // of encode() (exact length, eot at eot_position, sot first) and decode() of its own ids are checked.
 #include <filesystem>
 
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/text/tokenizer.hpp"
 #include "fuzz_common.hpp"
 
 namespace {

@@ -1,7 +1,7 @@
 // Tokenizer vocabularies: a CLIP merges file (ClipTokenizer::from_merges_file; gzip or plain), or,
 // when the input holds the "\n=====\n" separator, a Hugging Face pair vocab.json + merges.txt
 // (from_hf_files). A vocabulary that loads must then encode and decode a fixed text.
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/text/tokenizer.hpp"
 #include "fuzz_common.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

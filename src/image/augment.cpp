@@ -2,8 +2,8 @@
 #include <cmath>
 #include <random>
 
-#include "clipzs/error.hpp"
-#include "clipzs/image.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/image/image.hpp"
 
 namespace clipzs {
 

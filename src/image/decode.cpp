@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 #include "image/formats.hpp"
 #include "image/image_internal.hpp"
 

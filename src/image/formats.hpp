@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/image.hpp"
+#include "clipzs/image/image.hpp"
 // Included from the same folder, so that the unit tests (which do not have src/ on their include
 // path) can include this header by its path.
 #include "image_internal.hpp"

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/image.hpp"
+#include "clipzs/image/image.hpp"
 
 namespace clipzs::image_detail {
 

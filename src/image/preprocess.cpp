@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 #include "image/image_internal.hpp"
 #include "util/strings.hpp"
 

@@ -22,7 +22,7 @@
 #include <immintrin.h>
 #endif
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 #include "image/image_internal.hpp"
 
 namespace clipzs {

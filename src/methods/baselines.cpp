@@ -1,5 +1,5 @@
 // Few-shot baselines: zero-shot state, linear probe (L-BFGS), Tip-Adapter and Tip-Adapter-F.
-#include "clipzs/baselines.hpp"
+#include "clipzs/methods/baselines.hpp"
 
 #include <torch/torch.h>
 
@@ -8,8 +8,8 @@
 #include <cmath>
 #include <string>
 
-#include "clipzs/error.hpp"
-#include "clipzs/xmore.hpp"  // seeded_order
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/xmore.hpp"  // seeded_order
 #include "methods/fewshot_methods.hpp"
 
 namespace clipzs {

@@ -1,4 +1,4 @@
-#include "clipzs/fewshot.hpp"
+#include "clipzs/methods/fewshot.hpp"
 
 #include <torch/torch.h>
 
@@ -7,12 +7,12 @@
 #include <random>
 #include <unordered_map>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/method.hpp"
-#include "clipzs/model.hpp"  // l2_normalize_rows
-#include "clipzs/npy.hpp"
-#include "clipzs/xmore.hpp"  // seeded_order
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/methods/method.hpp"
+#include "clipzs/model/model.hpp"  // l2_normalize_rows
+#include "clipzs/store/npy.hpp"
+#include "clipzs/methods/xmore.hpp"  // seeded_order
 #include "methods/fewshot_methods.hpp"
 #include "methods/top_k.hpp"
 

@@ -1,17 +1,17 @@
-// adapt_fewshot: the few-shot protocol around a method's trainer (include/clipzs/fewshot.hpp): read and
+// adapt_fewshot: the few-shot protocol around a method's trainer (include/clipzs/methods/fewshot.hpp): read and
 // check the stores, draw the shots and the validation set, train, measure, write the state.
 #include <algorithm>
 #include <chrono>
 #include <unordered_map>
 #include <unordered_set>
 
-#include "clipzs/baselines.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/fewshot.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/labelled.hpp"
-#include "clipzs/log.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/methods/baselines.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/fewshot.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/methods/labelled.hpp"
+#include "clipzs/util/log.hpp"
+#include "clipzs/store/store.hpp"
 
 namespace clipzs {
 using nlohmann::json;

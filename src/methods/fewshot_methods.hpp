@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "clipzs/fewshot.hpp"
-#include "clipzs/method.hpp"
+#include "clipzs/methods/fewshot.hpp"
+#include "clipzs/methods/method.hpp"
 
 namespace clipzs {
 

@@ -1,4 +1,4 @@
-#include "clipzs/inmap.hpp"
+#include "clipzs/methods/inmap.hpp"
 
 #include <torch/torch.h>
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 namespace clipzs {
 namespace {

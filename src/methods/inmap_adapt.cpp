@@ -1,15 +1,15 @@
-// adapt_inmap and the InMaP state: its one writer and one reader (include/clipzs/inmap.hpp).
+// adapt_inmap and the InMaP state: its one writer and one reader (include/clipzs/methods/inmap.hpp).
 #include <cmath>
 #include <filesystem>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/inmap.hpp"
-#include "clipzs/labelled.hpp"
-#include "clipzs/log.hpp"
-#include "clipzs/method.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/methods/inmap.hpp"
+#include "clipzs/methods/labelled.hpp"
+#include "clipzs/util/log.hpp"
+#include "clipzs/methods/method.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/store/store.hpp"
 #include "methods/proxy_classifier.hpp"
 
 namespace clipzs {

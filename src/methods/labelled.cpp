@@ -1,14 +1,14 @@
-// The one reader of class and image stores for the methods (include/clipzs/labelled.hpp).
-#include "clipzs/labelled.hpp"
+// The one reader of class and image stores for the methods (include/clipzs/methods/labelled.hpp).
+#include "clipzs/methods/labelled.hpp"
 
 #include <algorithm>
 #include <unordered_map>
 
-#include "clipzs/error.hpp"
-#include "clipzs/inmap.hpp"  // check_and_normalize_features
-#include "clipzs/log.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/inmap.hpp"  // check_and_normalize_features
+#include "clipzs/util/log.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/store/store.hpp"
 
 namespace clipzs {
 using nlohmann::json;

@@ -4,7 +4,7 @@
 
 #include <utility>
 
-#include "clipzs/method.hpp"
+#include "clipzs/methods/method.hpp"
 
 namespace clipzs {
 

@@ -1,10 +1,10 @@
-// The method registry (include/clipzs/method.hpp): one line per method in CLIPZS_METHODS below, in the
+// The method registry (include/clipzs/methods/method.hpp): one line per method in CLIPZS_METHODS below, in the
 // order reports list them. Each NAME_method_entry() is defined beside its method.
 #include <filesystem>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/method.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/methods/method.hpp"
 
 #define CLIPZS_METHODS(X) \
   X(zeroshot)             \

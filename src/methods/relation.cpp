@@ -1,4 +1,4 @@
-#include "clipzs/relation.hpp"
+#include "clipzs/methods/relation.hpp"
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -11,8 +11,8 @@
 #include <set>
 #include <sstream>
 
-#include "clipzs/error.hpp"
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/text/tokenizer.hpp"
 #include "methods/fewshot_methods.hpp"
 #include "model/torch_modules.hpp"
 #include "util/strings.hpp"

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "clipzs/error.hpp"
-#include "clipzs/log.hpp"
-#include "clipzs/npy.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/log.hpp"
+#include "clipzs/store/npy.hpp"
 
 namespace clipzs {
 using nlohmann::json;

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/method.hpp"
+#include "clipzs/methods/method.hpp"
 
 namespace clipzs {
 

@@ -6,7 +6,7 @@
 #include <functional>
 #include <tuple>
 
-#include "clipzs/classify.hpp"
+#include "clipzs/methods/classify.hpp"
 
 namespace clipzs {
 

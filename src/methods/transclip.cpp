@@ -1,6 +1,6 @@
 // TransCLIP (zero-shot): the solver, adapt_transclip, and the state's writer and reader
-// (include/clipzs/transclip.hpp; docs/methods/transclip.md).
-#include "clipzs/transclip.hpp"
+// (include/clipzs/methods/transclip.hpp; docs/methods/transclip.md).
+#include "clipzs/methods/transclip.hpp"
 
 #include <torch/torch.h>
 
@@ -8,16 +8,16 @@
 #include <chrono>
 #include <cmath>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/inmap.hpp"  // check_and_normalize_features
-#include "clipzs/knn.hpp"
-#include "clipzs/labelled.hpp"
-#include "clipzs/log.hpp"
-#include "clipzs/method.hpp"
-#include "clipzs/metrics.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/methods/inmap.hpp"  // check_and_normalize_features
+#include "clipzs/search/knn.hpp"
+#include "clipzs/methods/labelled.hpp"
+#include "clipzs/util/log.hpp"
+#include "clipzs/methods/method.hpp"
+#include "clipzs/util/metrics.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/store/store.hpp"
 #include "methods/stored_predictions.hpp"
 #include "methods/top_k.hpp"
 

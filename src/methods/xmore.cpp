@@ -1,6 +1,6 @@
-#include "clipzs/xmore.hpp"
+#include "clipzs/methods/xmore.hpp"
 
-#include "clipzs/method.hpp"
+#include "clipzs/methods/method.hpp"
 #include "methods/stored_predictions.hpp"
 
 #include <torch/torch.h>
@@ -11,7 +11,7 @@
 #include <random>
 #include <unordered_set>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 #include "methods/top_k.hpp"
 
 namespace clipzs {

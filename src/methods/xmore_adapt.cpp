@@ -1,23 +1,23 @@
-// adapt_xmore: retrieval, caption choice, the ensemble and the X-MoRe state (include/clipzs/xmore.hpp).
+// adapt_xmore: retrieval, caption choice, the ensemble and the X-MoRe state (include/clipzs/methods/xmore.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <unordered_map>
 
-#include "clipzs/bank.hpp"
-#include "clipzs/embed.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/knn.hpp"
-#include "clipzs/labelled.hpp"
-#include "clipzs/log.hpp"
-#include "clipzs/method.hpp"
-#include "clipzs/metrics.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/store.hpp"
-#include "clipzs/xmore.hpp"
+#include "clipzs/store/bank.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/search/knn.hpp"
+#include "clipzs/methods/labelled.hpp"
+#include "clipzs/util/log.hpp"
+#include "clipzs/methods/method.hpp"
+#include "clipzs/util/metrics.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/store/store.hpp"
+#include "clipzs/methods/xmore.hpp"
 #include "methods/stored_predictions.hpp"
 
 namespace clipzs {

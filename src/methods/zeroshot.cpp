@@ -1,8 +1,8 @@
 #include <torch/torch.h>
 
-#include "clipzs/classify.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/fewshot.hpp"
+#include "clipzs/methods/classify.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/fewshot.hpp"
 #include "methods/fewshot_methods.hpp"
 #include "methods/proxy_classifier.hpp"
 #include "methods/top_k.hpp"

@@ -1,4 +1,4 @@
-#include "clipzs/model.hpp"
+#include "clipzs/model/model.hpp"
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -9,26 +9,10 @@
 #include <cstdio>
 #include <sstream>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 #include "model/torch_modules.hpp"
 
 namespace clipzs {
-
-DType parse_dtype(const std::string& name) {
-  if (name == "fp32" || name == "float32") return DType::kFloat32;
-  if (name == "fp16" || name == "float16") return DType::kFloat16;
-  if (name == "bf16" || name == "bfloat16") return DType::kBFloat16;
-  throw Error(ErrorKind::kUsage, "unknown dtype '" + name + "'", "use fp32, fp16 or bf16");
-}
-
-const char* dtype_name(DType dtype) noexcept {
-  switch (dtype) {
-    case DType::kFloat32: return "fp32";
-    case DType::kFloat16: return "fp16";
-    case DType::kBFloat16: return "bf16";
-  }
-  return "fp32";
-}
 
 void set_torch_threads(int threads) {
   if (threads > 0) torch::set_num_threads(threads);

@@ -9,8 +9,8 @@
 
 #include <torch/script.h>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/model/model.hpp"
 
 namespace clipzs::model_detail {
 

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/bundle.hpp"
+#include "clipzs/store/bundle.hpp"
 
 namespace clipzs::pipeline_detail {
 

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/embed.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/store/store.hpp"
 
 namespace clipzs::pipeline_detail {
 

@@ -1,6 +1,6 @@
-#include "clipzs/embed.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 #include "pipeline/embedding_run.hpp"
 
 namespace clipzs {
@@ -36,20 +36,11 @@ EmbedSummary embed_captions(const ClipModel& model, const ClipTokenizer& tokeniz
   if (!extra.empty() && extra.size() != captions.size())
     throw Error(ErrorKind::kInternal, "embed_captions: extra records do not match the captions");
 
-  pipeline_detail::StoreRunPlan plan;
-  plan.dir = store_dir;
-  plan.identity = pipeline_detail::run_identity("captions", model, captions_fingerprint(captions), total,
+  json identity = pipeline_detail::run_identity("captions", model, captions_fingerprint(captions), total,
                                                 options.store_dtype, options.batch_size);
-  plan.identity["caption_template"] = options.caption_template;
-  plan.total_rows = total;
-  plan.dim = model.embed_dim();
-  plan.batch_size = options.batch_size;
-  plan.shard_unit = options.shard_unit;
-  plan.shard_index = options.shard_index;
-  plan.shard_count = options.shard_count;
-  plan.store_dtype = options.store_dtype;
-  plan.open_mode = options.open_mode;
-  plan.cancel = options.cancel;
+  identity["caption_template"] = options.caption_template;
+  pipeline_detail::StoreRunPlan plan =
+      pipeline_detail::store_run_plan(store_dir, std::move(identity), total, model.embed_dim(), options);
   plan.unit = "captions";
   pipeline_detail::StoreRun run(std::move(plan));
 

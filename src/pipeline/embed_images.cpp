@@ -4,8 +4,8 @@
 #include <mutex>
 #include <thread>
 
-#include "clipzs/embed.hpp"
-#include "clipzs/error.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/util/error.hpp"
 #include "pipeline/embedding_run.hpp"
 #include "image/image_internal.hpp"
 #include "util/thread_pool.hpp"
@@ -179,27 +179,17 @@ EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>&
   const int64_t total = static_cast<int64_t>(inputs.size()) * views;
   if (options.batch_size < 1) throw Error(ErrorKind::kUsage, param("batch_size") + " must be at least 1");
 
-  pipeline_detail::StoreRunPlan plan;
-  plan.dir = store_dir;
-  plan.identity = pipeline_detail::run_identity("images", model, listing_fingerprint(inputs), total,
+  json identity = pipeline_detail::run_identity("images", model, listing_fingerprint(inputs), total,
                                                 options.store_dtype, options.batch_size);
-  plan.identity["exif"] = options.decode.apply_exif_orientation ? "apply" : "ignore";
-  plan.identity["max_pixels"] = options.decode.max_pixels;
+  identity["exif"] = options.decode.apply_exif_orientation ? "apply" : "ignore";
+  identity["max_pixels"] = options.decode.max_pixels;
   if (options.augment_views > 0)
-    plan.identity["augment"] = {{"views", options.augment_views}, {"seed", options.augment_seed},
-                                {"scale", {options.augment.scale_min, options.augment.scale_max}},
-                                {"flip", options.augment.flip}};
-  plan.total_rows = total;
-  plan.dim = model.embed_dim();
-  plan.batch_size = options.batch_size;
-  plan.shard_unit = options.shard_unit;
-  plan.shard_index = options.shard_index;
-  plan.shard_count = options.shard_count;
-  plan.store_dtype = options.store_dtype;
-  plan.open_mode = options.open_mode;
+    identity["augment"] = {{"views", options.augment_views}, {"seed", options.augment_seed},
+                           {"scale", {options.augment.scale_min, options.augment.scale_max}}, {"flip", options.augment.flip}};
+  const json augment = identity.value("augment", json());
+  pipeline_detail::StoreRunPlan plan =
+      pipeline_detail::store_run_plan(store_dir, std::move(identity), total, model.embed_dim(), options);
   plan.on_error = options.on_error;
-  plan.cancel = options.cancel;
-  const json augment = plan.identity.value("augment", json());
   pipeline_detail::StoreRun run(std::move(plan));
 
   int workers = options.workers;

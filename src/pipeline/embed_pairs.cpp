@@ -1,9 +1,9 @@
 #include <filesystem>
 #include <numeric>
 
-#include "clipzs/embed.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 #include "pipeline/bundle_record.hpp"
 
 namespace clipzs {

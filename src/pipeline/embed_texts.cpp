@@ -1,6 +1,6 @@
-#include "clipzs/embed.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 #include "pipeline/embedding_run.hpp"
 
 namespace clipzs {

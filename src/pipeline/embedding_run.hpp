@@ -24,12 +24,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/embed.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/progress.hpp"
-#include "clipzs/store.hpp"
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/util/progress.hpp"
+#include "clipzs/store/store.hpp"
+#include "clipzs/text/tokenizer.hpp"
 
 namespace clipzs::pipeline_detail {
 
@@ -143,6 +143,26 @@ struct StoreRunPlan {
   const std::atomic<bool>* cancel = nullptr;
   const char* unit = "rows";  // what the rows are, in the interruption message
 };
+
+// The plan of a run with the fields every store run's options have (batch size, shard, store dtype,
+// open mode, cancel flag): EmbedImagesOptions, EmbedCaptionsOptions.
+template <class Options>
+StoreRunPlan store_run_plan(const std::string& dir, nlohmann::json identity, int64_t total_rows, int64_t dim,
+                            const Options& options) {
+  StoreRunPlan plan;
+  plan.dir = dir;
+  plan.identity = std::move(identity);
+  plan.total_rows = total_rows;
+  plan.dim = dim;
+  plan.batch_size = options.batch_size;
+  plan.shard_unit = options.shard_unit;
+  plan.shard_index = options.shard_index;
+  plan.shard_count = options.shard_count;
+  plan.store_dtype = options.store_dtype;
+  plan.open_mode = options.open_mode;
+  plan.cancel = options.cancel;
+  return plan;
+}
 
 // A resumable, shardable store run.
 class StoreRun {

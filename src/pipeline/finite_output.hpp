@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/error.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/store/store.hpp"
 
 namespace clipzs::pipeline_detail {
 

@@ -13,7 +13,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 namespace clipzs::report_detail {
 namespace {

@@ -1,5 +1,5 @@
 // The evaluation report (report.hpp): results JSON -> charts, one HTML page, a Markdown summary.
-#include "clipzs/report.hpp"
+#include "clipzs/report/report.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -11,8 +11,8 @@
 #include <set>
 #include <tuple>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 #include "report/chart.hpp"
 
 namespace clipzs {

@@ -1,4 +1,4 @@
-// Exact inner-product k-NN (include/clipzs/knn.hpp): chunked matrix products and a streaming top-k.
+// Exact inner-product k-NN (include/clipzs/search/knn.hpp): chunked matrix products and a streaming top-k.
 //
 // CPU plan. The bank is read chunk by chunk; each chunk is widened once and scored against every query
 // block, so the bank is converted once per search however many queries there are. With enough queries
@@ -25,9 +25,9 @@
 #include <sstream>
 
 
-#include "clipzs/error.hpp"
-#include "clipzs/knn.hpp"
-#include "clipzs/log.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/search/knn.hpp"
+#include "clipzs/util/log.hpp"
 #include "search/knn_kernels.hpp"
 
 namespace clipzs {

@@ -1,4 +1,4 @@
-// FAISS indexes over a bank (include/clipzs/knn.hpp). Built with CLIPZS_HAVE_FAISS when CMake found
+// FAISS indexes over a bank (include/clipzs/search/knn.hpp). Built with CLIPZS_HAVE_FAISS when CMake found
 // libfaiss-dev; otherwise every entry point throws Error(kUnsupported).
 #include <unistd.h>
 
@@ -14,9 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/error.hpp"
-#include "clipzs/knn.hpp"
-#include "clipzs/log.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/search/knn.hpp"
+#include "clipzs/util/log.hpp"
 #include "search/knn_kernels.hpp"
 
 #ifdef CLIPZS_HAVE_FAISS

@@ -8,7 +8,7 @@
 #define CLIPZS_KNN_X86 1
 #endif
 
-#include "clipzs/npy.hpp"
+#include "clipzs/store/npy.hpp"
 
 namespace clipzs::knn_detail {
 namespace {

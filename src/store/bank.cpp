@@ -1,10 +1,10 @@
-#include "clipzs/bank.hpp"
+#include "clipzs/store/bank.hpp"
 
 #include <filesystem>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/store/store.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;
@@ -13,8 +13,7 @@ using nlohmann::json;
 namespace {
 
 StoreDType npy_store_dtype(const NpyArray& a, const std::string& what) {
-  if (a.dtype == "<f2") return StoreDType::kFloat16;
-  if (a.dtype == "<f4") return StoreDType::kFloat32;
+  if (const auto dtype = dtype_of_npy(a.dtype)) return *dtype;
   throw Error(ErrorKind::kInput, what + " holds " + a.dtype + " values; a bank needs float16 or float32");
 }
 

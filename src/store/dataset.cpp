@@ -1,4 +1,4 @@
-#include "clipzs/dataset.hpp"
+#include "clipzs/store/dataset.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;

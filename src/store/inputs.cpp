@@ -1,4 +1,4 @@
-#include "clipzs/inputs.hpp"
+#include "clipzs/store/inputs.hpp"
 
 #include <sys/stat.h>
 
@@ -7,8 +7,8 @@
 #include <fstream>
 #include <set>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 #include "image/formats.hpp"
 #include "util/strings.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 namespace clipzs::store_detail {
 

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "clipzs/bank.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/store/bank.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/store/store.hpp"
 #include "store/json_fields.hpp"
 
 namespace clipzs {

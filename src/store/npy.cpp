@@ -1,12 +1,12 @@
-#include "clipzs/npy.hpp"
+#include "clipzs/store/npy.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 
 namespace clipzs {
 namespace {

@@ -1,4 +1,4 @@
-#include "clipzs/pairs.hpp"
+#include "clipzs/store/pairs.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 #include "util/strings.hpp"
 
 namespace clipzs {

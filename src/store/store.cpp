@@ -1,4 +1,4 @@
-#include "clipzs/store.hpp"
+#include "clipzs/store/store.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -11,10 +11,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/npy.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/store/npy.hpp"
 #include "store/json_fields.hpp"
 
 namespace clipzs {
@@ -46,16 +46,6 @@ std::vector<std::string> complete_lines(const std::string& path) {
 }
 
 }  // namespace
-
-StoreDType parse_store_dtype(const std::string& name) {
-  if (name == "float16" || name == "fp16") return StoreDType::kFloat16;
-  if (name == "float32" || name == "fp32") return StoreDType::kFloat32;
-  throw Error(ErrorKind::kUsage, "unknown store dtype '" + name + "'", "use float16 or float32");
-}
-
-const char* store_dtype_name(StoreDType dtype) noexcept {
-  return dtype == StoreDType::kFloat16 ? "float16" : "float32";
-}
 
 struct StoreWriter::Impl {
   std::string dir;
@@ -173,7 +163,8 @@ StoreWriter StoreWriter::open(const std::string& dir, const json& identity, int6
     throw Error(ErrorKind::kOutput, "another clipzs process is writing the store '" + dir + "'",
                 "wait for it to finish, or write to another " + param("out"));
 
-  const std::string dtype_descr = dtype == StoreDType::kFloat16 ? "<f2" : "<f4";
+  if (!npy_descr(dtype)) throw Error(ErrorKind::kInternal, "a store holds float16 or float32 rows, not bfloat16");
+  const std::string dtype_descr = npy_descr(dtype);
   const std::string header = npy_header(dtype_descr, {rows, dim});
   impl->header_size = header.size();
 

@@ -3,11 +3,11 @@
 #include <cmath>
 #include <filesystem>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/store/store.hpp"
 #include "store/json_fields.hpp"
 
 namespace clipzs {
@@ -198,7 +198,7 @@ StoreVerification verify_one(const std::string& dir, const std::string& bundle_d
     try {
       size_t offset = 0;
       const NpyArray header = read_npy_header(data_path, &offset);
-      const std::string want_dtype = manifest.value("dtype", std::string()) == "float16" ? "<f2" : "<f4";
+      const std::string want_dtype = npy_descr(manifest.value("dtype", std::string()) == "float16" ? DType::kFloat16 : DType::kFloat32);
       const uint64_t want_size = offset + static_cast<uint64_t>(v.rows) * v.dim * header.item_size();
       const uint64_t size = fs::file_size(data_path);
       if (header.shape != std::vector<int64_t>{v.rows, v.dim}) {

@@ -1,10 +1,10 @@
-// CLIP byte-level BPE (openai/CLIP SimpleTokenizer semantics; see include/clipzs/tokenizer.hpp).
+// CLIP byte-level BPE (openai/CLIP SimpleTokenizer semantics; see include/clipzs/text/tokenizer.hpp).
 //
 // Pipeline for one text: clean (text_clean.cpp) -> split into pieces with CLIP's pattern
 //   <\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+
 // (IGNORECASE, `regex` module) -> each piece's UTF-8 bytes as byte-alphabet symbols, the last one
 // carrying "</w>" -> lowest-rank-pair merging -> vocabulary ids. Piece results are cached.
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/text/tokenizer.hpp"
 
 #include <zlib.h>
 
@@ -18,7 +18,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 #include "text/text_clean.hpp"
 
 namespace clipzs {

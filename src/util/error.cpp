@@ -1,4 +1,4 @@
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 namespace clipzs {
 

@@ -1,4 +1,4 @@
-#include "clipzs/files.hpp"
+#include "clipzs/util/files.hpp"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -12,7 +12,7 @@
 #include <memory>
 #include <vector>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 namespace clipzs {
 namespace {

@@ -1,7 +1,7 @@
-// The library's log sink (include/clipzs/log.hpp).
-#include "clipzs/log.hpp"
+// The library's log sink (include/clipzs/util/log.hpp).
+#include "clipzs/util/log.hpp"
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 #include <atomic>
 #include <cstdio>

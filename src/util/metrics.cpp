@@ -1,8 +1,8 @@
-#include "clipzs/metrics.hpp"
+#include "clipzs/util/metrics.hpp"
 
 #include <algorithm>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 namespace clipzs {
 

@@ -21,7 +21,7 @@ expect_exit() {
   local got=$?
   if [ "$got" -eq "$want" ]; then pass "$what (exit $got)"; else
     fail "$what: exit $got, expected $want"; sed 's/^/  stderr: /' "$WORK/err" >&2; fi
-  # A library name marked for the front end (clipzs/error.hpp) must never reach the user unrendered.
+  # A library name marked for the front end (clipzs/util/error.hpp) must never reach the user unrendered.
   if grep -q $'\x01' "$WORK/err" "$WORK/out"; then fail "$what: a marked name reached the output unrendered"; fi
 }
 

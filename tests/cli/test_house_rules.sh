@@ -44,6 +44,13 @@ for p in sorted(pathlib.Path('tools/clipzs').glob('*.cpp')):
 assert not bad, '\n'.join(bad)
 "
 
+py_check "every public header sits in include/clipzs/<folder>/ beside a src/<folder>/ that exists" "
+import pathlib
+loose = sorted(str(p) for p in pathlib.Path('include/clipzs').glob('*.hpp'))
+orphans = sorted(str(d) for d in pathlib.Path('include/clipzs').iterdir() if d.is_dir() and not pathlib.Path('src', d.name).is_dir())
+assert not loose and not orphans, (loose, orphans)
+"
+
 # The scan itself can fail: a planted violation in a copy of src/ is found.
 mkdir -p "$WORK/plant/src" && cp -r src/util "$WORK/plant/src/"
 echo 'const char* kPlanted = "pass --overwrite to replace it";' >> "$WORK/plant/src/util/error.cpp"

@@ -14,7 +14,8 @@ import os
 import subprocess
 import sys
 import tempfile
-import traceback
+
+from runner import Skip, run_tests  # tests/python/runner.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -39,10 +40,6 @@ TMP = tempfile.TemporaryDirectory(prefix="clipzs-test-export-")
 MERGES = os.path.join(TMP.name, "tiny_merges.txt")
 BUNDLES = {}
 SEED = 7
-
-
-class Skip(Exception):
-    pass
 
 
 def quiet(*_args, **_kwargs) -> None:
@@ -672,27 +669,10 @@ def test_reference_preprocess_matches_shared_expected():
 
 
 def main(argv) -> int:
-    only = argv[argv.index("-k") + 1] if "-k" in argv else ""
     torch.manual_seed(0)
     torch.set_num_threads(2)
     setup()
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f) and only in n]
-    passed = failed = skipped = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Skip as e:
-            skipped += 1
-            print("SKIP %s: %s" % (name, e))
-            continue
-        except Exception:  # noqa: BLE001
-            failed += 1
-            print("FAIL %s\n%s" % (name, traceback.format_exc()))
-            continue
-        passed += 1
-        print("ok   %s" % name)
-    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 77 if skipped else 0
+    return run_tests(globals(), argv)
 
 
 if __name__ == "__main__":

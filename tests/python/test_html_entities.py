@@ -12,16 +12,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import traceback
+
+from runner import Skip, run_tests  # tests/python/runner.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 GENERATOR = os.path.join(ROOT, "scripts", "gen_html_entities.py")
 COMMITTED = os.path.join(ROOT, "src", "text", "html_entities.cpp")
-
-
-class Skip(Exception):
-    pass
 
 
 def generate(args):
@@ -62,24 +59,7 @@ def test_check_mode_agrees_and_names_a_difference():
 
 
 def main(argv) -> int:
-    only = argv[argv.index("-k") + 1] if "-k" in argv else ""
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f) and only in n]
-    passed = failed = skipped = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Skip as e:
-            skipped += 1
-            print("SKIP %s: %s" % (name, e))
-            continue
-        except Exception:  # noqa: BLE001
-            failed += 1
-            print("FAIL %s\n%s" % (name, traceback.format_exc()))
-            continue
-        passed += 1
-        print("ok   %s" % name)
-    print("%d passed, %d failed, %d skipped" % (passed, failed, skipped))
-    return 1 if failed else 77 if skipped else 0
+    return run_tests(globals(), argv)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,13 @@
 #include <filesystem>
 #include <thread>
 
-#include "clipzs/dataset.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/inmap.hpp"
-#include "clipzs/inputs.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/store/dataset.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/methods/inmap.hpp"
+#include "clipzs/store/inputs.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/store/store.hpp"
 
 namespace clipzs::cli {
 namespace fs = std::filesystem;

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/classify.hpp"
-#include "clipzs/embed.hpp"
-#include "clipzs/labelled.hpp"
-#include "clipzs/method.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/methods/classify.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/methods/labelled.hpp"
+#include "clipzs/methods/method.hpp"
 #include "command.hpp"
 #include "options.hpp"
 

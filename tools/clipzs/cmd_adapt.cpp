@@ -5,9 +5,9 @@
 
 #include <thread>
 
-#include "clipzs/files.hpp"
-#include "clipzs/method.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/methods/method.hpp"
+#include "clipzs/model/model.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {

@@ -1,8 +1,8 @@
 // `clipzs adapt linear-probe | tip-adapter | tip-adapter-f`: few-shot baselines over cached embeddings
-// (include/clipzs/baselines.hpp; the shared loading and state writing in fewshot_common.hpp).
+// (include/clipzs/methods/baselines.hpp; the shared loading and state writing in fewshot_common.hpp).
 #include <memory>
 
-#include "clipzs/baselines.hpp"
+#include "clipzs/methods/baselines.hpp"
 #include "command.hpp"
 #include "fewshot_common.hpp"
 

@@ -1,9 +1,9 @@
 // `clipzs adapt inmap`: learn InMaP vision proxies from unlabeled image embeddings (adapt_inmap).
 #include <memory>
 
-#include "clipzs/inmap.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/methods/inmap.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/model/model.hpp"
 #include "command.hpp"
 #include "options.hpp"
 

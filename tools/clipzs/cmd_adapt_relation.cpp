@@ -4,8 +4,8 @@
 
 #include <memory>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/relation.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/methods/relation.hpp"
 #include "command.hpp"
 #include "fewshot_common.hpp"
 

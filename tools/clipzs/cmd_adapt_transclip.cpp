@@ -2,9 +2,9 @@
 // docs/methods/transclip.md).
 #include <memory>
 
-#include "clipzs/files.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/transclip.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/methods/transclip.hpp"
 #include "command.hpp"
 #include "options.hpp"
 

@@ -2,9 +2,9 @@
 // images in a retrieval bank (adapt_xmore; docs/methods/xmore.md).
 #include <memory>
 
-#include "clipzs/files.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/xmore.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/methods/xmore.hpp"
 #include "command.hpp"
 #include "options.hpp"
 

@@ -3,7 +3,7 @@
 
 #include <memory>
 
-#include "clipzs/inputs.hpp"
+#include "clipzs/store/inputs.hpp"
 #include "embed_common.hpp"
 
 namespace clipzs::cli {

@@ -3,8 +3,8 @@
 
 #include <memory>
 
-#include "clipzs/pairs.hpp"
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/store/pairs.hpp"
+#include "clipzs/text/tokenizer.hpp"
 #include "embed_common.hpp"
 
 namespace clipzs::cli {

@@ -10,12 +10,12 @@
 #include <thread>
 
 #include "classify_common.hpp"
-#include "clipzs/method.hpp"
-#include "clipzs/dataset.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/metrics.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/report.hpp"
+#include "clipzs/methods/method.hpp"
+#include "clipzs/store/dataset.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/util/metrics.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/report/report.hpp"
 
 namespace clipzs::cli {
 namespace fs = std::filesystem;

@@ -6,14 +6,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <thread>
 
-#include "clipzs/files.hpp"
-#include "clipzs/knn.hpp"
-#include "clipzs/npy.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/search/knn.hpp"
+#include "clipzs/store/npy.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {
@@ -29,11 +30,12 @@ class MappedMatrix {
   explicit MappedMatrix(const std::string& path) {
     size_t offset = 0;
     const NpyArray header = read_npy_header(path, &offset);
-    if (header.dtype != "<f2" && header.dtype != "<f4")
+    const std::optional<DType> dtype = dtype_of_npy(header.dtype);
+    if (!dtype)
       throw Error(ErrorKind::kInput, path + ": expected float16 or float32 embeddings, found dtype '" + header.dtype + "'");
     if (header.shape.size() != 2 || header.shape[0] < 1 || header.shape[1] < 1)
       throw Error(ErrorKind::kInput, path + ": expected a non-empty N x D array");
-    view_.dtype = header.dtype == "<f2" ? StoreDType::kFloat16 : StoreDType::kFloat32;
+    view_.dtype = *dtype;
     view_.rows = header.shape[0];
     view_.dim = header.shape[1];
     const size_t payload = static_cast<size_t>(view_.rows * view_.dim) * header.item_size();

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "classify_common.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/util/files.hpp"
 
 namespace clipzs::cli {
 namespace {

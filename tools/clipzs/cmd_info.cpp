@@ -2,9 +2,9 @@
 // model bundle (files, hashes, a dry forward) or an embedding store and print what it is.
 #include <spdlog/spdlog.h>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/store/store.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "clipzs/bank.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/store/bank.hpp"
+#include "clipzs/store/store.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {

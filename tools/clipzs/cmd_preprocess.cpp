@@ -1,7 +1,7 @@
 // `clipzs preprocess`: write the exact model input for one image, for debugging pixel parity.
-#include "clipzs/bundle.hpp"
-#include "clipzs/image.hpp"
-#include "clipzs/npy.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/image/image.hpp"
+#include "clipzs/store/npy.hpp"
 #include "command.hpp"
 #include "options.hpp"
 

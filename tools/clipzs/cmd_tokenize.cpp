@@ -1,8 +1,8 @@
 // `clipzs tokenize`: texts on stdin (one per line, or JSONL with "text") -> one JSON line of ids each.
 #include <iostream>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/text/tokenizer.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {

@@ -1,7 +1,7 @@
 // `clipzs verify STORE...`: check stores (and banks) end to end; exit 3 listing every problem.
 #include <spdlog/spdlog.h>
 
-#include "clipzs/store.hpp"
+#include "clipzs/store/store.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {

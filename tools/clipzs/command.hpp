@@ -11,9 +11,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "clipzs/embed.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/model/model.hpp"
 
 namespace spdlog {
 class logger;
@@ -36,7 +36,7 @@ void register_merge(CLI::App& app, Action& action);   // `merge` (cmd_merge.cpp)
 
 // `adapt <method>` subcommands register themselves, one file each (cmd_adapt_<method>.cpp):
 //   const AdaptCommand kRegistered("transclip", register_adapt_transclip);
-// `adapt` adds them in the order of the library's method registry (include/clipzs/method.hpp).
+// `adapt` adds them in the order of the library's method registry (include/clipzs/methods/method.hpp).
 using AdaptRegistrar = void (*)(CLI::App* adapt, Action& action);
 struct AdaptCommand {
   AdaptCommand(const char* method, AdaptRegistrar registrar);
@@ -45,7 +45,7 @@ struct AdaptCommand {
 // before any work, and set LibTorch's threads (--threads 0: every core).
 void begin_adapt(const std::string& out, bool overwrite, int threads);
 
-// The CLI's spelling of a library name (clipzs/error.hpp): a parameter is its flag ("--batch-size"), a
+// The CLI's spelling of a library name (clipzs/util/error.hpp): a parameter is its flag ("--batch-size"), a
 // call its subcommand ("clipzs embed texts"). cli_text() renders every marked name of a library text.
 std::string cli_name(std::string_view name, bool is_call);
 std::string cli_text(std::string_view marked);

@@ -5,9 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/embed.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/model/model.hpp"
 #include "command.hpp"
 #include "options.hpp"
 

@@ -1,8 +1,8 @@
 #include "fewshot_common.hpp"
 
-#include "clipzs/dataset.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/store/dataset.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/model/model.hpp"
 
 namespace clipzs::cli {
 

@@ -1,5 +1,5 @@
 // What the few-shot `adapt` subcommands share (linear-probe, tip-adapter, tip-adapter-f, relation):
-// reading the train / val / class stores, drawing the K shots (include/clipzs/fewshot.hpp for the
+// reading the train / val / class stores, drawing the K shots (include/clipzs/methods/fewshot.hpp for the
 // protocol), and writing the state with its provenance. A method supplies only its trainer:
 //
 //   auto o = std::make_shared<FewShotCliOptions>();  // one per subcommand (CLI11 binds to it)
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/fewshot.hpp"
+#include "clipzs/methods/fewshot.hpp"
 #include "command.hpp"
 #include "options.hpp"
 

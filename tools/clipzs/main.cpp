@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "clipzs/log.hpp"
+#include "clipzs/util/log.hpp"
 #include "command.hpp"
 
 int main(int argc, char** argv) {

@@ -1,4 +1,4 @@
-// How the CLI spells the library's parameter and call names (clipzs/error.hpp: param(), call()).
+// How the CLI spells the library's parameter and call names (clipzs/util/error.hpp: param(), call()).
 // A parameter is the flag of the same name ("batch_size" -> "--batch-size") unless listed below; a call
 // is the subcommand of the same words ("embed_texts" -> "clipzs embed texts") unless listed below.
 #include <string>

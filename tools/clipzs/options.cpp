@@ -19,7 +19,7 @@ RuntimeOptions runtime_options(const RuntimeFlags& flags, bool image, bool text)
 }
 
 void add_threads_flag(CLI::App* sub, int& threads) {
-  sub->add_option("--threads", threads, "LibTorch threads (0: all cores)");
+  sub->add_option("--threads", threads, "LibTorch threads (0: all cores)")->capture_default_str();
 }
 
 void add_label_rule_flag(CLI::App* sub, LabelRule& rule) {

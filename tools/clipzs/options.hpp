@@ -9,10 +9,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "clipzs/dataset.hpp"
-#include "clipzs/embed.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/store/dataset.hpp"
+#include "clipzs/pipeline/embed.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/store/store.hpp"
 #include "command.hpp"
 
 namespace clipzs::cli {

@@ -3,8 +3,8 @@
 
 #include <random>
 
-#include "clipzs/error.hpp"
-#include "clipzs/image.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/image/image.hpp"
 
 namespace clipzs {
 namespace {

@@ -3,9 +3,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "clipzs/dataset.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/metrics.hpp"
+#include "clipzs/store/dataset.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/metrics.hpp"
 
 using namespace clipzs;
 namespace fs = std::filesystem;

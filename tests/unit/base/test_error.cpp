@@ -1,8 +1,8 @@
-// Names in library messages (clipzs/error.hpp): plain in what()/hint(), a front end's own spelling
+// Names in library messages (clipzs/util/error.hpp): plain in what()/hint(), a front end's own spelling
 // through render_names().
 #include <gtest/gtest.h>
 
-#include "clipzs/error.hpp"
+#include "clipzs/util/error.hpp"
 
 namespace clipzs {
 namespace {

@@ -12,14 +12,14 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/dataset.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/inputs.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/pairs.hpp"
-#include "clipzs/store.hpp"
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/store/dataset.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/store/inputs.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/store/pairs.hpp"
+#include "clipzs/store/store.hpp"
+#include "clipzs/text/tokenizer.hpp"
 #include "../test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -23,9 +23,9 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "clipzs/error.hpp"
-#include "clipzs/image.hpp"
-#include "clipzs/inputs.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/image/image.hpp"
+#include "clipzs/store/inputs.hpp"
 // The private partial-decoding entry points and the format table (src/ is not on the tests' include path).
 #include "../../../src/image/formats.hpp"
 #include "../../../src/image/image_internal.hpp"

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <filesystem>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/npy.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/store/npy.hpp"
 #include "../test_support.hpp"
 
 namespace fs = std::filesystem;

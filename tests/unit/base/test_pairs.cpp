@@ -8,9 +8,9 @@
 #include <fstream>
 #include <map>
 
-#include "clipzs/error.hpp"
-#include "clipzs/inputs.hpp"
-#include "clipzs/pairs.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/store/inputs.hpp"
+#include "clipzs/store/pairs.hpp"
 #include "../test_support.hpp"
 
 namespace fs = std::filesystem;

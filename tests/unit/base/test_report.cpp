@@ -8,9 +8,9 @@
 #include <regex>
 
 #include "../test_support.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/report.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/report/report.hpp"
 
 using namespace clipzs;
 using nlohmann::json;

@@ -3,11 +3,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/inputs.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/store/inputs.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/store/store.hpp"
 #include "../test_support.hpp"
 
 namespace fs = std::filesystem;

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "clipzs/error.hpp"
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/text/tokenizer.hpp"
 
 namespace clipzs {
 // For EXPECT_EQ on whole rows (found by argument-dependent lookup).

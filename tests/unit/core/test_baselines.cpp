@@ -9,9 +9,9 @@
 #include <random>
 #include <set>
 
-#include "clipzs/baselines.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/fewshot.hpp"
+#include "clipzs/methods/baselines.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/fewshot.hpp"
 
 using namespace clipzs;
 namespace fs = std::filesystem;

@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/error.hpp"
-#include "clipzs/inmap.hpp"
-#include "clipzs/npy.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/inmap.hpp"
+#include "clipzs/store/npy.hpp"
 
 using namespace clipzs;
 namespace fs = std::filesystem;

@@ -15,9 +15,9 @@
 #include <torch/cuda.h>
 
 #include "../test_support.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/knn.hpp"
-#include "clipzs/npy.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/search/knn.hpp"
+#include "clipzs/store/npy.hpp"
 
 using namespace clipzs;
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-// The method registry (include/clipzs/method.hpp): every method once, in report order, found by name,
+// The method registry (include/clipzs/methods/method.hpp): every method once, in report order, found by name,
 // and state folders refused with a message when they name an unknown method, another method than
 // asked for, or a newer format.
 #include <gtest/gtest.h>
@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/error.hpp"
-#include "clipzs/method.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/method.hpp"
 
 using namespace clipzs;
 namespace fs = std::filesystem;

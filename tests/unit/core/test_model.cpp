@@ -3,9 +3,9 @@
 #include <cmath>
 #include <random>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/model/model.hpp"
 
 using namespace clipzs;
 

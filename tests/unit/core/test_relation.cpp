@@ -8,10 +8,10 @@
 #include <filesystem>
 #include <random>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/relation.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/methods/relation.hpp"
 
 namespace clipzs {
 namespace {

@@ -8,11 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/error.hpp"
-#include "clipzs/inmap.hpp"
-#include "clipzs/method.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/transclip.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/inmap.hpp"
+#include "clipzs/methods/method.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/methods/transclip.hpp"
 
 using namespace clipzs;
 namespace fs = std::filesystem;

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <set>
 
-#include "clipzs/error.hpp"
-#include "clipzs/xmore.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/methods/xmore.hpp"
 
 namespace clipzs {
 namespace {

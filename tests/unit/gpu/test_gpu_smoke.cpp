@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/model.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/model/model.hpp"
 
 using namespace clipzs;
 

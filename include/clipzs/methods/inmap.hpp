@@ -21,9 +21,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/classify.hpp"
-#include "clipzs/dataset.hpp"
-#include "clipzs/progress.hpp"
+#include "clipzs/methods/classify.hpp"
+#include "clipzs/store/dataset.hpp"
+#include "clipzs/util/progress.hpp"
 
 namespace clipzs {
 

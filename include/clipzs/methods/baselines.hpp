@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "clipzs/fewshot.hpp"
-#include "clipzs/progress.hpp"
+#include "clipzs/methods/fewshot.hpp"
+#include "clipzs/util/progress.hpp"
 
 namespace clipzs {
 

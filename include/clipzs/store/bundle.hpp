@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/image.hpp"
-#include "clipzs/tokenizer.hpp"
+#include "clipzs/image/image.hpp"
+#include "clipzs/text/tokenizer.hpp"
 
 namespace clipzs {
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "clipzs/classify.hpp"
+#include "clipzs/util/types.hpp"
 
 namespace clipzs {
 

@@ -21,8 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/classify.hpp"
-#include "clipzs/labelled.hpp"
+#include "clipzs/methods/classify.hpp"
+#include "clipzs/methods/labelled.hpp"
 
 namespace clipzs {
 

@@ -20,10 +20,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/classify.hpp"
-#include "clipzs/knn.hpp"
-#include "clipzs/npy.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/methods/classify.hpp"
+#include "clipzs/util/types.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/store/store.hpp"
 
 namespace clipzs {
 

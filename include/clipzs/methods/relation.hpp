@@ -25,9 +25,9 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/bundle.hpp"
-#include "clipzs/fewshot.hpp"
-#include "clipzs/progress.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/methods/fewshot.hpp"
+#include "clipzs/util/progress.hpp"
 
 namespace clipzs {
 

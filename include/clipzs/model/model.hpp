@@ -16,13 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/bundle.hpp"
+#include "clipzs/store/bundle.hpp"
+#include "clipzs/util/types.hpp"
 
 namespace clipzs {
 
-enum class DType { kFloat32, kFloat16, kBFloat16 };
-DType parse_dtype(const std::string& name);  // fp32|float32, fp16|float16, bf16|bfloat16; Error(kUsage)
-const char* dtype_name(DType dtype) noexcept;  // "fp32", "fp16", "bf16"
+// DType, parse_dtype and dtype_name (the model's precision) are in types.hpp.
 
 struct RuntimeOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"

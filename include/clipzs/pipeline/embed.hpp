@@ -17,12 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/image.hpp"
-#include "clipzs/inputs.hpp"
-#include "clipzs/model.hpp"
-#include "clipzs/pairs.hpp"
-#include "clipzs/progress.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/image/image.hpp"
+#include "clipzs/store/inputs.hpp"
+#include "clipzs/model/model.hpp"
+#include "clipzs/store/pairs.hpp"
+#include "clipzs/util/progress.hpp"
+#include "clipzs/text/prompts.hpp"
+#include "clipzs/store/store.hpp"
 
 namespace clipzs {
 
@@ -79,24 +80,6 @@ struct EmbedSummary {
 
 EmbedSummary embed_images(const ClipModel& model, const std::vector<ImageInput>& inputs, const std::string& store_dir,
                           const EmbedImagesOptions& options, const ProgressCallback& progress = {});
-
-// Class names with their prompts. Templates use "{c}" (CLIP_benchmark) or "{}" (openai/CLIP) for the name.
-struct ClassPrompts {
-  std::vector<std::string> classnames;
-  std::vector<std::vector<std::string>> prompts;  // per class
-};
-
-// classes: CLIP_benchmark JSON ({dataset: [names]}, `dataset` picks the key; a single key needs none)
-//          or a text file with one class name per line.
-// templates: CLIP_benchmark JSON ({dataset: [templates]}) or a text file with one template per line;
-//          empty means the single template "{c}"... unless `cupl_prompts` is given instead.
-// cupl_prompts: CuPL-style JSON {classname: [prompts]}, used for the classes it names.
-// Throws Error(kInput) naming the file and key/line on malformed input.
-ClassPrompts load_class_prompts(const std::string& classes_file, const std::string& templates_file,
-                                const std::string& dataset, const std::string& cupl_prompts = {});
-// The same from class names already in hand (e.g. a CoOp split's).
-ClassPrompts build_class_prompts(std::vector<std::string> classnames, const std::string& templates_file,
-                                 const std::string& dataset, const std::string& cupl_prompts = {});
 
 struct EmbedTextsOptions {
   int batch_size = 256;

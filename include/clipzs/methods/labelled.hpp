@@ -21,8 +21,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/classify.hpp"
-#include "clipzs/dataset.hpp"
+#include "clipzs/methods/classify.hpp"
+#include "clipzs/store/dataset.hpp"
 
 namespace clipzs {
 

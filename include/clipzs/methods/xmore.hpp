@@ -21,15 +21,15 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/classify.hpp"
-#include "clipzs/knn.hpp"
+#include "clipzs/methods/classify.hpp"
+#include "clipzs/search/knn.hpp"
 
 #include <atomic>
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/dataset.hpp"
-#include "clipzs/progress.hpp"
+#include "clipzs/store/dataset.hpp"
+#include "clipzs/util/progress.hpp"
 
 namespace clipzs {
 

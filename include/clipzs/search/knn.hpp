@@ -23,17 +23,11 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/progress.hpp"
-#include "clipzs/store.hpp"
+#include "clipzs/util/progress.hpp"
+#include "clipzs/store/store.hpp"
+#include "clipzs/util/types.hpp"
 
 namespace clipzs {
-
-struct BankView {
-  const void* data = nullptr;  // rows x dim
-  StoreDType dtype = StoreDType::kFloat16;
-  int64_t rows = 0;
-  int64_t dim = 0;
-};
 
 struct KnnResult {
   int64_t queries = 0;

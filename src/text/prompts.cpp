@@ -1,13 +1,13 @@
-// Class names and prompt templates (declared in clipzs/embed.hpp; no LibTorch needed).
+// Class names and prompt templates (declared in clipzs/pipeline/embed.hpp; no LibTorch needed).
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/embed.hpp"
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
-#include "clipzs/log.hpp"
+#include "clipzs/text/prompts.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
+#include "clipzs/util/log.hpp"
 #include "util/strings.hpp"
 
 namespace clipzs {

@@ -13,21 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "clipzs/util/types.hpp"
+
 namespace clipzs {
-
-struct Matrix {
-  int64_t rows = 0;
-  int64_t cols = 0;
-  std::vector<float> data;  // rows x cols, row-major
-  const float* row(int64_t i) const { return data.data() + i * cols; }
-};
-
-struct Predictions {
-  int64_t rows = 0;
-  int64_t k = 0;
-  std::vector<int64_t> top_index;  // rows x k, class indices; -1 for skipped rows
-  std::vector<float> top_prob;     // rows x k
-};
 
 // Softmax(logit_scale * images @ classes^T) top-k, in chunks so memory stays O(chunk x C).
 Predictions predict_top_k(const Matrix& images, const Matrix& classes, float logit_scale, int top_k,

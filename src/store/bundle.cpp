@@ -1,4 +1,4 @@
-#include "clipzs/bundle.hpp"
+#include "clipzs/store/bundle.hpp"
 
 #include <cstdio>
 
@@ -6,8 +6,8 @@
 #include <limits>
 #include <type_traits>
 
-#include "clipzs/error.hpp"
-#include "clipzs/files.hpp"
+#include "clipzs/util/error.hpp"
+#include "clipzs/util/files.hpp"
 
 namespace clipzs {
 namespace fs = std::filesystem;

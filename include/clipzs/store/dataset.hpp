@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "clipzs/inputs.hpp"
+#include "clipzs/store/inputs.hpp"
 
 namespace clipzs {
 

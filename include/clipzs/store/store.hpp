@@ -25,13 +25,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "clipzs/npy.hpp"
+#include "clipzs/store/npy.hpp"
+#include "clipzs/util/types.hpp"
 
 namespace clipzs {
 
-enum class StoreDType { kFloat16, kFloat32 };
-StoreDType parse_store_dtype(const std::string& name);  // "float16"|"fp16"|"float32"|"fp32"
-const char* store_dtype_name(StoreDType dtype) noexcept;  // "float16" | "float32"
+// StoreDType (float16 or float32 rows), parse_store_dtype and store_dtype_name are in types.hpp.
 
 struct OpenMode {
   bool resume = false;     // continue a partial run with the same identity
