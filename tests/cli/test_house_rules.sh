@@ -51,6 +51,33 @@ orphans = sorted(str(d) for d in pathlib.Path('include/clipzs').iterdir() if d.i
 assert not loose and not orphans, (loose, orphans)
 "
 
+py_check "every name the library marks is a real flag or subcommand of this clipzs (tools/clipzs/names.cpp)" "
+import re, pathlib, subprocess
+def help_of(words):
+    return subprocess.run(['$CLIPZS', *words, '--help'], capture_output=True, text=True).stdout
+flags, commands, todo = set(), set(), [[]]
+while todo:
+    words = todo.pop()
+    text = help_of(words)
+    flags |= set(re.findall(r'(?<![\w-])(--[a-z][a-z0-9-]*)', text))
+    if words: commands.add(' '.join(words))
+    if 'Subcommands:' in text:
+        for line in text.split('Subcommands:', 1)[1].splitlines()[1:]:
+            if line.strip(): todo.append(words + [line.split()[0]])
+spelled = {'augment_views': '--augment'}
+called = {'build_faiss_index': 'index build', 'verify_store': 'verify', 'write_eval_report': 'eval report'}
+bad = []
+for p in sorted(pathlib.Path('src').rglob('*.[ch]pp')):
+    t = p.read_text()
+    for name in re.findall(r'\bparam\(\"([a-z_0-9]+)\"\)', t):
+        if spelled.get(name, '--' + name.replace('_', '-')) not in flags: bad.append(f'{p}: param {name}')
+    for name in re.findall(r'\bcall\(\"([a-z_0-9]+)\"\)', t):
+        c = called.get(name, name.replace('_', ' '))
+        if c not in commands: bad.append(f'{p}: call {name}')
+assert len(commands) > 15 and len(flags) > 50, (len(commands), len(flags))
+assert not bad, bad
+"
+
 # The scan itself can fail: a planted violation in a copy of src/ is found.
 mkdir -p "$WORK/plant/src" && cp -r src/util "$WORK/plant/src/"
 echo 'const char* kPlanted = "pass --overwrite to replace it";' >> "$WORK/plant/src/util/error.cpp"
