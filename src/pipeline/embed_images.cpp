@@ -55,6 +55,8 @@ class ImageBatches final : public pipeline_detail::BatchProducer {
     schedule();
   }
 
+  bool has_next() const override { return !queue_.empty(); }
+
   bool next(pipeline_detail::Batch& out) override {
     if (queue_.empty()) return false;
     std::unique_ptr<PendingBatch> batch = std::move(queue_.front());
@@ -114,9 +116,9 @@ class ImageBatches final : public pipeline_detail::BatchProducer {
       batch->errors.resize(static_cast<size_t>(n));
       batch->remaining = static_cast<int>(n);
       PendingBatch* raw = batch.get();
-      for (int64_t i = 0; i < n; ++i) pool_->submit([this, raw, i] { decode_row(*raw, i); });
-      queue_.push_back(std::move(batch));
+      queue_.push_back(std::move(batch));  // first: owned by the queue before any task points at it
       next_begin_ = raw->end;
+      for (int64_t i = 0; i < n; ++i) pool_->submit([this, raw, i] { decode_row(*raw, i); });
     }
   }
 

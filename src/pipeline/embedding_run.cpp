@@ -89,9 +89,12 @@ int64_t run_batches(BatchProducer& producer, BatchEncoder& encoder, BatchSink& s
   try {
     Batch batch;
     for (;;) {
+      if (!producer.has_next()) break;
+      // Checked before waiting for the batch, and only while one is left: a run whose last batch is
+      // stored finishes even when the flag comes now.
+      if (settings.cancel && settings.cancel->load()) throw settings.interrupted();
       batch = Batch();
       if (!producer.next(batch)) break;
-      if (settings.cancel && settings.cancel->load()) throw settings.interrupted();
       const int64_t n = batch.rows();
       if (static_cast<int64_t>(batch.records.size()) != n || static_cast<int64_t>(batch.errors.size()) != n)
         throw Error(ErrorKind::kInternal, "embedding run: a batch's records or errors do not match its rows");

@@ -54,7 +54,9 @@ class BatchProducer {
   virtual ~BatchProducer() = default;
   // Called once before next(): batches cover rows [first, end) in steps of `batch_size` rows.
   virtual void start(int64_t first, int64_t end, int64_t batch_size) = 0;
-  // The next batch; false when none is left.
+  // Whether next() has a batch left to give.
+  virtual bool has_next() const = 0;
+  // The next batch (waiting for it when it is being prepared); false when none is left.
   virtual bool next(Batch& batch) = 0;
   // Returns once no work of this producer is in flight; called when the run stops early.
   virtual void stop() noexcept {}
@@ -82,6 +84,7 @@ class TokenBatches final : public BatchProducer {
                std::function<nlohmann::json(int64_t, bool)> record)
       : tokenizer_(tokenizer), context_(context), text_(std::move(text)), record_(std::move(record)) {}
   void start(int64_t first, int64_t end, int64_t batch_size) override;
+  bool has_next() const override { return next_ < end_; }
   bool next(Batch& batch) override;
   int64_t truncated() const { return truncated_; }  // texts cut to the context length so far
 

@@ -511,6 +511,7 @@ KnnResult exact_knn_cuda(const float* queries, int64_t nq, const BankView& bank,
 KnnResult exact_knn(const float* queries, int64_t num_queries, int64_t query_dim, const BankView& bank,
                     const KnnOptions& options) {
   if (options.k < 1) throw Error(ErrorKind::kUsage, "k-NN: k must be at least 1, got " + std::to_string(options.k));
+  if (!npy_descr(bank.dtype)) throw Error(ErrorKind::kUsage, "k-NN: a bank holds float16 or float32 rows, not bfloat16");
   if (num_queries < 0 || query_dim < 1)
     throw Error(ErrorKind::kUsage, "k-NN: invalid query shape " + shape(num_queries, query_dim));
   if (bank.rows < 0 || bank.dim < 1)

@@ -176,6 +176,7 @@ std::string merge_faiss_indexes(const std::vector<std::string>& inputs, const st
 std::string build_faiss_index(const BankView& bank, const std::string& path, const IndexBuildOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t rows = bank.rows, d = bank.dim;
+  if (!npy_descr(bank.dtype)) throw Error(ErrorKind::kUsage, "index build: a bank holds float16 or float32 rows, not bfloat16");
   if (rows < 1 || d < 1 || bank.data == nullptr)
     throw Error(ErrorKind::kInput, "index build: the bank is empty or invalid (" + std::to_string(rows) + " x " +
                                        std::to_string(d) + ")");
@@ -214,7 +215,7 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
       throw Error(ErrorKind::kUsage, "index build: " + param("pq_m") + " " + std::to_string(pq_m) + " does not divide the dimension " +
                                          std::to_string(d));
     if (o.pq_bits < 1 || o.pq_bits > 16)
-      throw Error(ErrorKind::kUsage, "index build: pq_bits must be 1..16, got " + std::to_string(o.pq_bits));
+      throw Error(ErrorKind::kUsage, "index build: " + param("pq_bits") + " must be 1..16, got " + std::to_string(o.pq_bits));
     if (train_rows < (int64_t{1} << o.pq_bits))
       throw Error(ErrorKind::kUsage, "index build: " + std::to_string(train_rows) + " training rows for " +
                                          std::to_string(1 << o.pq_bits) + " PQ centroids per sub-quantizer",
@@ -223,7 +224,7 @@ std::string build_faiss_index(const BankView& bank, const std::string& path, con
     desc["pq_bits"] = o.pq_bits;
   }
   if (type == "hnsw") {
-    if (o.hnsw_m < 2) throw Error(ErrorKind::kUsage, "index build: hnsw_m must be at least 2, got " + std::to_string(o.hnsw_m));
+    if (o.hnsw_m < 2) throw Error(ErrorKind::kUsage, "index build: " + param("hnsw_m") + " must be at least 2, got " + std::to_string(o.hnsw_m));
     desc["hnsw_m"] = o.hnsw_m;
   }
 

@@ -61,7 +61,7 @@ struct StoreWriter::Impl {
   size_t header_size = 0;
   std::vector<std::string> extra_files;
 
-  size_t row_bytes() const { return static_cast<size_t>(dim) * (dtype == StoreDType::kFloat16 ? 2 : 4); }
+  size_t row_bytes() const { return static_cast<size_t>(dim) * dtype_size(dtype); }
   std::string path(const char* name) const { return join(dir, name); }
 
   ~Impl() {
@@ -144,6 +144,7 @@ StoreWriter::~StoreWriter() = default;
 
 StoreWriter StoreWriter::open(const std::string& dir, const json& identity, int64_t rows, int64_t dim,
                               StoreDType dtype, const OpenMode& mode) {
+  if (!npy_descr(dtype)) throw Error(ErrorKind::kUsage, "a store holds float16 or float32 rows, not bfloat16");
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->identity = identity;
@@ -163,7 +164,6 @@ StoreWriter StoreWriter::open(const std::string& dir, const json& identity, int6
     throw Error(ErrorKind::kOutput, "another clipzs process is writing the store '" + dir + "'",
                 "wait for it to finish, or write to another " + param("out"));
 
-  if (!npy_descr(dtype)) throw Error(ErrorKind::kInternal, "a store holds float16 or float32 rows, not bfloat16");
   const std::string dtype_descr = npy_descr(dtype);
   const std::string header = npy_header(dtype_descr, {rows, dim});
   impl->header_size = header.size();

@@ -55,20 +55,34 @@ void add_shard_flag(CLI::App* sub, ShardFlag& shard, const std::string& help);
 template <class T>
 CLI::Option* add_parsed_option(CLI::App* sub, const std::string& flag, T& target, std::function<T(const std::string&)> parse,
                                const std::string& help, const std::string& default_text) {
+  // CLI11 puts "FLAG: " before the message; a message that starts with the flag itself drops it.
+  auto message = [flag](const std::exception& e) {
+    const Error* error = dynamic_cast<const Error*>(&e);
+    std::string text = error ? cli_text(error->marked_what()) : std::string(e.what());
+    if (text.rfind(flag + " ", 0) == 0) text = text.substr(flag.size() + 1);
+    if (error && !error->hint().empty()) text += " (" + cli_text(error->marked_hint()) + ")";
+    return text;
+  };
   CLI::Validator check(
-      [parse](std::string& value) -> std::string {
+      [parse, message](std::string& value) -> std::string {
         try {
           parse(value);
           return {};
-        } catch (const Error& e) {
-          return cli_text(e.marked_what()) + (e.hint().empty() ? "" : " (" + cli_text(e.marked_hint()) + ")");
         } catch (const std::exception& e) {
-          return e.what();
+          return message(e);
         }
       },
       "", "");
   CLI::Option* option = sub->add_option_function<std::string>(
-      flag, [&target, parse](const std::string& value) { target = parse(value); }, help);
+      flag,
+      [&target, parse, message, flag](const std::string& value) {
+        try {
+          target = parse(value);
+        } catch (const std::exception& e) {  // the validator has refused it already; never leave parse() with it
+          throw CLI::ValidationError(flag, message(e));
+        }
+      },
+      help);
   option->check(check);
   if (!default_text.empty()) option->default_str(default_text);
   return option;

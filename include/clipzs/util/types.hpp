@@ -17,7 +17,9 @@ enum class DType { kFloat32, kFloat16, kBFloat16 };
 DType parse_dtype(const std::string& name);
 const char* dtype_name(DType dtype) noexcept;  // "fp32", "fp16", "bf16"
 
-// Store element types: the subset of DType a store holds, under the names manifests record.
+// Store element types: the subset of DType a store holds, under the names manifests record. One type
+// with DType, so a bf16 value compiles where a store dtype is wanted: StoreWriter::open, exact_knn and
+// build_faiss_index refuse it (Error(kUsage)).
 using StoreDType = DType;
 StoreDType parse_store_dtype(const std::string& name);    // "float16"|"fp16"|"float32"|"fp32"; Error(kUsage)
 const char* store_dtype_name(StoreDType dtype) noexcept;  // "float16" | "float32" ("bfloat16" for bf16)

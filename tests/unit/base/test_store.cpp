@@ -87,6 +87,22 @@ TEST(Store, ResumeAfterTornWriteKeepsOnlyRowsPresentInBothFiles) {
   EXPECT_FLOAT_EQ(s.embeddings[2 * 3 + 1], 3.25f);
 }
 
+TEST(Store, Bfloat16RowsAreRefusedBeforeAnythingIsWritten) {
+  const fs::path dir = clipzs::test_support::fresh_temp_dir("bf16");
+  try {
+    StoreWriter::open((dir / "s").string(), kIdentity, 2, 3, StoreDType::kBFloat16, {});
+    FAIL() << "a bf16 store was opened";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kUsage);
+  }
+  EXPECT_FALSE(fs::exists(dir / "s"));
+  EXPECT_STREQ(npy_descr(DType::kBFloat16), nullptr);
+  EXPECT_EQ(dtype_of_npy("<f2"), DType::kFloat16);
+  EXPECT_EQ(dtype_of_npy("<f4"), DType::kFloat32);
+  EXPECT_FALSE(dtype_of_npy("<f8").has_value());
+  EXPECT_STREQ(store_dtype_name(parse_store_dtype("fp16")), "float16");
+}
+
 TEST(Store, ResumeWithAnotherIdentityIsRefused) {
   fs::path dir = clipzs::test_support::fresh_temp_dir("identity") / "s";
   { StoreWriter::open(dir.string(), kIdentity, 4, 2, StoreDType::kFloat32, {}); }
