@@ -87,13 +87,11 @@ int64_t run_batches(BatchProducer& producer, BatchEncoder& encoder, BatchSink& s
   const int64_t dim = encoder.dim();
   int64_t errors = 0;
   try {
-    Batch batch;
-    for (;;) {
-      if (!producer.has_next()) break;
+    while (producer.has_next()) {
       // Checked before waiting for the batch, and only while one is left: a run whose last batch is
       // stored finishes even when the flag comes now.
       if (settings.cancel && settings.cancel->load()) throw settings.interrupted();
-      batch = Batch();
+      Batch batch;
       if (!producer.next(batch)) break;
       const int64_t n = batch.rows();
       if (static_cast<int64_t>(batch.records.size()) != n || static_cast<int64_t>(batch.errors.size()) != n)
@@ -109,10 +107,10 @@ int64_t run_batches(BatchProducer& producer, BatchEncoder& encoder, BatchSink& s
       std::vector<float> embeddings(static_cast<size_t>(n * dim), 0.0f);
       if (!batch.ok.empty()) {
         const int64_t good = static_cast<int64_t>(batch.ok.size());
-        const std::vector<float> out = encoder.encode(batch);
+        std::vector<float> out = encoder.encode(batch);
         require_finite_output(out, good, dim, encoder.name(), batch.records, &batch.ok);
         if (good == n) {
-          embeddings = out;
+          embeddings = std::move(out);  // every row fine: the encoder's output is the batch
         } else {
           for (int64_t k = 0; k < good; ++k)
             std::copy_n(out.data() + k * dim, dim, embeddings.data() + batch.ok[static_cast<size_t>(k)] * dim);
